@@ -145,7 +145,7 @@ class Model:
         for event in events:
             self._apply(event, now)
 
-    def _apply(self, e: Event, now: float) -> None:  # noqa: PLR0912 - one branch per event
+    def _apply(self, e: Event, now: float) -> None:
         if isinstance(e, AgentStateChanged):
             previous = self.agent_state.get(e.agent_id, AgentState.LOGGED_OUT)
             assert e.previous is previous, "state changes must be continuous"
