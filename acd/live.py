@@ -31,7 +31,6 @@ class LiveQueue:
         "agents_ready",
         "answered",
         "answered_in_sl",
-        "buckets",
         "entered",
         "fallbacks",
         "index",
@@ -39,6 +38,7 @@ class LiveQueue:
         "overflowed",
         "priorities",
         "spec",
+        "step_call_pools",
         "step_pools",
         "steps",
         "waiting",
@@ -49,10 +49,10 @@ class LiveQueue:
         self.name = spec.name
         self.index = index
         self.steps: tuple[tuple[Requirement, ...], ...] = spec.steps()
-        # Filled by the heap index: per step, the agent pools of its alternatives, and
-        # per step, the heap of waiting calls at that step.
+        # Filled by the heap index: per step, the agent pools and the call pools of the
+        # step's alternatives.
         self.step_pools: list[list[Any]] = []
-        self.buckets: list[list[Any]] = [[] for _ in self.steps]
+        self.step_call_pools: list[list[Any]] = []
         self.waiting: dict[str, LiveCall] = {}  # waiting or ringing an agent
         self.priorities: Counter[int] = Counter()  # of waiting calls, for positions
         self.agents_ready = 0  # qualifying at step 0
@@ -73,16 +73,18 @@ class LiveQueue:
 class LiveAgent:
     __slots__ = (
         "call",
+        "call_pools",
         "calls",
         "epoch",
-        "memberships",
+        "home_queues",
+        "last_offer",
         "misses",
         "order",
+        "pooled",
         "pools",
         "previous",
         "ready_since",
         "reason",
-        "rr_last",
         "since",
         "skills",
         "spec",
@@ -93,7 +95,7 @@ class LiveAgent:
     def __init__(self, spec: AgentSpec, order: int) -> None:
         self.spec = spec
         self.order = order  # final tie-breaker: configuration order
-        self.skills: Mapping[str, int] = dict(spec.skills)
+        self.skills: Mapping[str, int] = spec.skills
         self.state = AgentState.LOGGED_OUT
         self.reason: str | None = None
         self.since = 0.0
@@ -104,12 +106,15 @@ class LiveAgent:
         self.misses = 0  # consecutive offers not answered
         self.calls = 0  # handled in the current period
         self.talk_s = 0.0  # in the current period
-        self.rr_last: dict[int, int] | None = None  # queue index -> offer sequence
+        self.last_offer = -1  # the ACD's offer sequence number at this agent's last offer
         self.call: LiveCall | None = None
         self.previous: tuple[AgentState, str | None] | None = None  # before a direct call
-        # (queue, lowest escalation step at which this agent qualifies)
-        self.memberships: list[tuple[LiveQueue, int]] = []
+        # Queues whose own requirement the agent meets (for the per-queue agent counts),
+        # and the index's agent and call pools of the requirements it meets.
+        self.home_queues: list[LiveQueue] = []
         self.pools: list[Any] = []
+        self.call_pools: list[Any] = []
+        self.pooled = False  # in the index's pools: ready and waiting for a call
 
     @property
     def agent_id(self) -> str:

@@ -159,6 +159,10 @@ class AgentSpec:
     name: str = ""
     extension: str | None = None
 
+    def __post_init__(self) -> None:
+        # The ACD keeps a reference to these skills, not a copy: freeze them.
+        object.__setattr__(self, "skills", MappingProxyType(dict(self.skills)))
+
     def validate(self) -> None:
         if not self.agent_id:
             raise ModelError("an agent needs an id")

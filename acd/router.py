@@ -49,10 +49,10 @@ from acd.events import (
     CallRequeued,
     Event,
 )
-from acd.index import AgentIndex, CallIndex, HeapAgentIndex, HeapCallIndex
+from acd.index import HeapIndex, Index
 from acd.live import CallState, LiveAgent, LiveCall, LiveQueue
-from acd.model import AgentSpec, Fallback, QueueSpec, Strategy, _check_level
-from acd.scan import ScanAgentIndex, ScanCallIndex
+from acd.model import AgentSpec, Fallback, QueueSpec, _check_level
+from acd.scan import ScanIndex
 from acd.states import AgentEvent, AgentState, is_busy, next_state
 
 NO_ANSWER = "no_answer"
@@ -117,20 +117,11 @@ class ACD:
                 raise ModelError(f"queue {spec.name!r} is defined twice")
             self._queues[spec.name] = LiveQueue(spec, len(self._queues))
         _check_overflow(specs)
-        queue_list = list(self._queues.values())
-        self._agent_index: AgentIndex
-        self._call_index: CallIndex
-        if index == "heap":
-            heap_agents = HeapAgentIndex(queue_list)
-            self.pool_count = heap_agents.pool_count
-            self._agent_index, self._call_index = heap_agents, HeapCallIndex()
-        elif index == "scan":
-            self.pool_count = 0
-            self._agent_index, self._call_index = ScanAgentIndex(queue_list), ScanCallIndex()
-        else:
-            raise ModelError(f"index must be 'heap' or 'scan', not {index!r}")
         self._agents: dict[str, LiveAgent] = {}
         self._calls: dict[str, LiveCall] = {}
+        self._index: Index
+        self.pool_count = 0
+        self.use_index(index)
         self._timers: list[tuple[float, int, _Timer, LiveCall | LiveAgent, int]] = []
         self._seq = itertools.count()
         self._agent_order = itertools.count()
@@ -139,6 +130,29 @@ class ACD:
         # How every call that entered the ACD left it; what is not here still waits.
         self.outcomes: Counter[str] = Counter()
 
+    def use_index(self, kind: Literal["heap", "scan"]) -> None:
+        """Rebuild the routing indexes as ``kind`` from the current state.
+
+        ``scan`` walks every agent and call like app_queue does: the benchmark's baseline
+        and the tests' oracle. Both make exactly the same decisions.
+        """
+        queues = list(self._queues.values())
+        if kind == "heap":
+            self._index = HeapIndex(queues)
+        elif kind == "scan":
+            self._index = ScanIndex(queues)
+        else:
+            raise ModelError(f"index must be 'heap' or 'scan', not {kind!r}")
+        self.pool_count = self._index.pool_count
+        for agent in self._agents.values():
+            self._index.register(agent)
+            if agent.pooled:
+                agent.epoch += 1
+                self._index.available(agent)
+        for call in self._calls.values():
+            if call.state is CallState.WAITING:
+                self._index.add(call)
+
     # ----------------------------------------------------------------- agents
 
     def add_agent(self, spec: AgentSpec) -> None:
@@ -146,31 +160,26 @@ class ACD:
         if spec.agent_id in self._agents:
             raise ModelError(f"agent {spec.agent_id!r} already exists")
         agent = LiveAgent(spec, next(self._agent_order))
-        self._agent_index.register(agent)
+        self._index.register(agent)
         self._agents[spec.agent_id] = agent
 
     def remove_agent(self, agent_id: str) -> None:
         agent = self._agent(agent_id)
         if agent.state is not AgentState.LOGGED_OUT:
             raise IllegalTransition(agent_id, agent.state.value, "remove")
-        self._agent_index.unregister(agent)
+        self._index.unregister(agent)
         del self._agents[agent_id]
 
     def set_skills(self, agent_id: str, skills: Mapping[str, int], now: float) -> list[Event]:
         agent = self._agent(agent_id)
         for skill, level in skills.items():
             _check_level(f"agent {agent_id!r} skill {skill!r}", level)
-        ready = agent.state is AgentState.READY
-        if ready:
-            agent.epoch += 1
-            self._agent_index.unavailable(agent)
+        self._unpool(agent)
         self._count(agent, agent.state, -1)
         agent.skills = dict(skills)
-        self._agent_index.register(agent)
+        self._index.register(agent)
         self._count(agent, agent.state, +1)
-        if ready:
-            self._agent_index.available(agent)
-            self._route_agent(agent, now)
+        self._route_agent(agent, now)
         return self._flush()
 
     def login(
@@ -234,10 +243,10 @@ class ACD:
         for agent in self._agents.values():
             agent.calls = 0
             agent.talk_s = 0.0
-            if agent.state is AgentState.READY:
-                agent.epoch += 1
-                self._agent_index.unavailable(agent)
-                self._agent_index.available(agent)
+            if agent.pooled:
+                self._unpool(agent)
+                agent.pooled = True
+                self._index.available(agent)
 
     # ------------------------------------------------------------------ calls
 
@@ -303,7 +312,7 @@ class ACD:
             self._transition(agent, AgentEvent.OFFER_CANCELLED, now)
             agent.call = None
         else:
-            self._call_index.remove(call)
+            self._index.remove(call)
         self._leave_waiting(call)
         del self._calls[call_id]
         wait = now - call.enqueued_at
@@ -479,28 +488,24 @@ class ACD:
             new = next_state(agent.agent_id, old, event, choice)
         else:
             new = next_state(agent.agent_id, old, event)
+        self._unpool(agent)
         agent.epoch += 1
-        if old is AgentState.READY:
-            self._agent_index.unavailable(agent)
         self._count(agent, old, -1)
         agent.state = new
         agent.reason = reason if new is AgentState.NOT_READY else None
         agent.since = now
         self._count(agent, new, +1)
         if new is AgentState.READY:
-            agent.ready_since = now
-            self._agent_index.available(agent)
+            agent.ready_since = now  # _route_agent pools it if no call wants it
         self._out.append(AgentStateChanged(agent.agent_id, new, old, agent.reason, now))
 
     def _count(self, agent: LiveAgent, state: AgentState, delta: int) -> None:
         if state is AgentState.READY:
-            for queue, step in agent.memberships:
-                if step == 0:
-                    queue.agents_ready += delta
+            for queue in agent.home_queues:
+                queue.agents_ready += delta
         elif is_busy(state):
-            for queue, step in agent.memberships:
-                if step == 0:
-                    queue.agents_busy += delta
+            for queue in agent.home_queues:
+                queue.agents_busy += delta
 
     def _enter_queue(self, call: LiveCall, queue: LiveQueue, now: float) -> None:
         position = 1 + sum(n for p, n in queue.priorities.items() if p >= call.priority)
@@ -517,7 +522,7 @@ class ACD:
             self._schedule(now + spec.escalation[0].after_s, _Timer.ESCALATE, call, call.epoch)
         if spec.max_wait_s is not None:
             self._schedule(now + spec.max_wait_s, _Timer.MAX_WAIT, call, call.epoch)
-        self._call_index.add(call)
+        self._index.add(call)
         self._route_call(call, now)
 
     def _leave_waiting(self, call: LiveCall) -> None:
@@ -528,30 +533,41 @@ class ACD:
             del queue.priorities[call.priority]
 
     def _route_call(self, call: LiveCall, now: float) -> None:
-        agent = self._agent_index.best_agent(call)
+        agent = self._index.best_agent(call)
         if agent is not None:
             self._offer(call, agent, now)
 
     def _route_agent(self, agent: LiveAgent, now: float) -> None:
+        """A ready agent takes the best call it can serve, or joins its pools to wait.
+
+        Looking for a call first means a busy center never pools an agent only to take
+        it out again, which keeps the pools' heaps free of dead entries.
+        """
         if agent.state is not AgentState.READY:
             return
-        call = self._call_index.best_call(agent)
+        call = self._index.best_call(agent)
         if call is not None:
             self._offer(call, agent, now)
+        elif not agent.pooled:
+            agent.pooled = True
+            self._index.available(agent)
+
+    def _unpool(self, agent: LiveAgent) -> None:
+        if agent.pooled:
+            agent.pooled = False
+            agent.epoch += 1
+            self._index.unavailable(agent)
 
     def _offer(self, call: LiveCall, agent: LiveAgent, now: float) -> None:
         self._transition(agent, AgentEvent.OFFER, now)
-        self._call_index.remove(call)
+        self._index.remove(call)
         queue = call.queue
         call.state = CallState.OFFERED
         call.agent = agent
         call.offers += 1
         agent.call = call
         self._offer_seq += 1
-        if queue.spec.strategy is Strategy.ROUND_ROBIN:
-            if agent.rr_last is None:
-                agent.rr_last = {}
-            agent.rr_last[queue.index] = self._offer_seq
+        agent.last_offer = self._offer_seq
         deadline = None
         if queue.spec.ring_timeout_s > 0:
             deadline = now + queue.spec.ring_timeout_s
@@ -570,7 +586,7 @@ class ACD:
         call.agent = None
         call.state = CallState.WAITING
         self._out.append(CallRequeued(call.call_id, queue.name, agent.agent_id, NO_ANSWER))
-        self._call_index.add(call)
+        self._index.add(call)
         max_wait = queue.spec.max_wait_s
         if max_wait is not None and now - call.entered_at >= max_wait:
             self._fallback(call, now)  # its max-wait timer fired while the agent's phone rang
@@ -583,14 +599,14 @@ class ACD:
         queue = call.queue
         waiting = call.state is CallState.WAITING
         if waiting:
-            self._call_index.remove(call)
+            self._index.remove(call)
         call.step += 1
         self._out.append(CallEscalated(call.call_id, queue.name, call.step))
         if call.step < len(queue.spec.escalation):
             after = queue.spec.escalation[call.step].after_s
             self._schedule(call.entered_at + after, _Timer.ESCALATE, call, call.epoch)
         if waiting:
-            self._call_index.add(call)
+            self._index.add(call)
             self._route_call(call, now)
 
     def _fallback(self, call: LiveCall, now: float) -> None:
@@ -598,7 +614,7 @@ class ACD:
             return  # ringing an agent: decided when the ring ends
         queue = call.queue
         spec = queue.spec
-        self._call_index.remove(call)
+        self._index.remove(call)
         self._leave_waiting(call)
         wait = now - call.enqueued_at
         if spec.fallback is Fallback.OVERFLOW:

@@ -1,29 +1,32 @@
-"""The naive router's indexes: walk every agent or every waiting call, as app_queue does.
+"""The naive router's index: walk every agent or every waiting call, as app_queue does.
 
-They make exactly the same choices as :mod:`acd.index` (same keys, same tie-breaks), so
-they serve as the benchmark's baseline and as the test oracle for the heap indexes.
+It makes exactly the same choices as :mod:`acd.index` (same keys, same tie-breaks), so
+it serves as the benchmark's baseline and as the test oracle for the heap index.
 """
 
 from __future__ import annotations
 
-from acd.index import memberships
+from acd.index import home_queues
 from acd.live import LiveAgent, LiveCall, LiveQueue
 from acd.model import qualifies
 from acd.states import AgentState
 from acd.strategy import AgentKey, agent_key
 
 
-class ScanAgentIndex:
+class ScanIndex:
+    pool_count = 0
+
     def __init__(self, queues: list[LiveQueue]) -> None:
         self._queues = queues
         self._agents: dict[int, LiveAgent] = {}
+        self._calls: dict[str, LiveCall] = {}
 
     def register(self, agent: LiveAgent) -> None:
-        agent.memberships = memberships(self._queues, agent.skills)
+        agent.home_queues = home_queues(self._queues, agent.skills)
         self._agents[agent.order] = agent
 
     def unregister(self, agent: LiveAgent) -> None:
-        agent.memberships = []
+        agent.home_queues = []
         self._agents.pop(agent.order, None)
 
     def available(self, agent: LiveAgent) -> None:
@@ -45,11 +48,6 @@ class ScanAgentIndex:
                     if best is None or key < best[0]:
                         best = (key, agent)
         return None if best is None else best[1]
-
-
-class ScanCallIndex:
-    def __init__(self) -> None:
-        self._calls: dict[str, LiveCall] = {}
 
     def add(self, call: LiveCall) -> None:
         self._calls[call.call_id] = call

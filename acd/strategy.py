@@ -26,13 +26,11 @@ def agent_key(agent: LiveAgent, queue: LiveQueue, req: Requirement) -> AgentKey:
         return (float(agent.calls), agent.ready_since, agent.order)
     if strategy is Strategy.MOST_SKILLED:
         return (float(-skill_score(agent, req)), agent.ready_since, agent.order)
-    # Round robin: the agent this queue offered a call to longest ago goes next.
-    last = -1 if agent.rr_last is None else agent.rr_last.get(queue.index, -1)
-    return (float(last), agent.ready_since, agent.order)
+    # Round robin: the agent offered a call longest ago (by any queue) goes next. Counting
+    # offers from every queue keeps one rotation per pool, shared by the queues using it.
+    return (float(agent.last_offer), agent.ready_since, agent.order)
 
 
 def pool_identity(queue: LiveQueue, req: Requirement) -> tuple[object, ...]:
     """Queues that rank agents the same way and require the same skills share a pool."""
-    if queue.spec.strategy is Strategy.ROUND_ROBIN:
-        return (req, queue.spec.strategy, queue.index)
     return (req, queue.spec.strategy)

@@ -1,0 +1,1 @@
+"""Hotline CTI server: the AMI link, call model, agent sessions, APIs and storage."""

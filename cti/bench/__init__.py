@@ -1,0 +1,1 @@
+"""Benchmark harnesses (they read the clock; the cores they measure never do)."""

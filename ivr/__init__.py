@@ -1,0 +1,1 @@
+"""IVR control over FastAGI: menus, DTMF, satisfaction survey."""

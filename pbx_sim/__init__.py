@@ -1,0 +1,1 @@
+"""A PBX simulator speaking the real AMI wire protocol, simulated phones, trunk load."""

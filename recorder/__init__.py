@@ -1,0 +1,1 @@
+"""Call recording control, index, search and retention."""
