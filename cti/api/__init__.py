@@ -1,0 +1,1 @@
+"""HTTP and WebSocket APIs: the protocol, the event bus, the endpoints."""

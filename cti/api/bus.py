@@ -1,0 +1,91 @@
+"""Events to clients: numbering, topic routing, the replay buffer behind ``resume``.
+
+No I/O here: a :class:`Subscription` hands each frame to its ``sink`` (the WebSocket
+shell puts it on the connection's bounded send queue). Every event gets a server-wide
+``eid``; every connection numbers what it receives with its own ``seq``, so a client
+sees a gap at once. The last ``capacity`` events are kept for ``resume``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from cti.api.protocol import ClientError, EventFrame
+
+DEFAULT_CAPACITY: Final = 10_000
+
+
+class Subscription:
+    __slots__ = ("agent_id", "live_from", "seq", "sink", "topics")
+
+    def __init__(self, sink: Callable[[str], None], agent_id: str | None, live_from: int) -> None:
+        self.sink = sink
+        self.agent_id = agent_id
+        self.topics: frozenset[str] = frozenset({"self"})
+        self.seq = 0
+        # Events from this eid on are offered live; resume replays only those before it,
+        # so a connection never receives an event twice.
+        self.live_from = live_from
+
+    def send(self, frame: EventFrame) -> None:
+        self.seq += 1
+        self.sink(frame.frame(self.seq))
+
+
+class EventBus:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError("the replay buffer needs room for at least one event")
+        self._buffer: deque[EventFrame] = deque(maxlen=capacity)
+        self._subs: set[Subscription] = set()
+        self._eid = 0
+
+    @property
+    def last_eid(self) -> int:
+        return self._eid
+
+    def subscribe(self, sink: Callable[[str], None], agent_id: str | None) -> Subscription:
+        sub = Subscription(sink, agent_id, self._eid + 1)
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    def publish(
+        self,
+        event: str,
+        data: Mapping[str, Any],
+        ts: str,
+        topics: Iterable[str],
+        agents: Iterable[str] = (),
+    ) -> EventFrame:
+        self._eid += 1
+        frame = EventFrame(self._eid, event, ts, data, frozenset(topics), frozenset(agents))
+        self._buffer.append(frame)
+        for sub in tuple(self._subs):  # a sink may unsubscribe a slow connection
+            if frame.visible_to(sub.topics, sub.agent_id):
+                sub.send(frame)
+        return frame
+
+    def resume(self, sub: Subscription, last_eid: int) -> int:
+        """Send ``sub`` what it missed after ``last_eid``; returns how many events."""
+        if last_eid > self._eid:
+            raise ClientError("invalid_params", f"last_eid: {last_eid} is in the future")
+        oldest = self._buffer[0].eid if self._buffer else self._eid + 1
+        if last_eid + 1 < oldest:
+            raise ClientError(
+                "resume_gap",
+                f"events after {last_eid} are no longer kept (oldest is {oldest}); "
+                "ask for a snapshot",
+            )
+        sent = 0
+        for frame in self._buffer:
+            if frame.eid >= sub.live_from:
+                break
+            if frame.eid > last_eid and frame.visible_to(sub.topics, sub.agent_id):
+                sub.send(frame)
+                sent += 1
+        return sent

@@ -1,0 +1,230 @@
+"""The WebSocket endpoint (``/ws``): the asyncio shell around :mod:`cti.api.protocol`.
+
+Each connection reads frames, answers every command with exactly one reply, and drains
+its own bounded send queue. Login, subscriptions, ``resume`` and ``snapshot`` are
+handled here; every other op goes to the server's ``execute`` callback, which returns
+the reply data or raises :class:`~cti.api.protocol.ClientError`. Nothing a client sends
+can crash the server or stall another client: bad frames get error replies, an
+exception in a handler becomes an error reply and a log line, and a connection that
+cannot keep up with its events is closed (it can ``resume`` after reconnecting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from cti.api.bus import EventBus, Subscription
+from cti.api.protocol import (
+    AGENT_TOPICS,
+    MAX_FRAME_BYTES,
+    ClientError,
+    Command,
+    parse_command,
+    parse_frame,
+    reply_error,
+    reply_ok,
+)
+from cti.config import Role
+
+log = structlog.get_logger("cti.ws")
+
+SEND_QUEUE_FRAMES: Final = 2_000  # a client this far behind is closed
+COMMANDS_PER_S: Final = 20.0  # sustained, per connection
+COMMAND_BURST: Final = 40
+CLOSE_SLOW_CONSUMER: Final = 4000  # application close code: reconnect and resume
+
+
+@dataclass
+class Session:
+    """Who is on a connection, once logged in."""
+
+    agent_id: str
+    role: Role
+    extension: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # the login reply's extra fields
+
+
+Authenticate = Callable[[Mapping[str, Any], str], Awaitable[Session]]
+Execute = Callable[["Connection", Command], Awaitable[Mapping[str, Any]]]
+Snapshot = Callable[["Connection", frozenset[str]], Awaitable[Mapping[str, Any]]]
+Closed = Callable[["Connection"], Awaitable[None]]
+
+
+class _TokenBucket:
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Connection:
+    def __init__(self, ws: web.WebSocketResponse, address: str) -> None:
+        self.ws = ws
+        self.address = address
+        self.session: Session | None = None
+        self.subscription: Subscription | None = None
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        self.bucket = _TokenBucket(COMMANDS_PER_S, COMMAND_BURST)
+        self.overflowed = False
+
+    def send(self, text: str) -> None:
+        """Queue a frame; never blocks (the bus calls this for every subscriber)."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            log.warning("ws.slow_consumer", address=self.address, agent=self.agent_id)
+            # Make room for the end-of-stream marker so the writer stops at once.
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+    @property
+    def agent_id(self) -> str | None:
+        return None if self.session is None else self.session.agent_id
+
+    @property
+    def role(self) -> Role | None:
+        return None if self.session is None else self.session.role
+
+
+class WebSocketGateway:
+    def __init__(
+        self,
+        bus: EventBus,
+        authenticate: Authenticate,
+        execute: Execute,
+        snapshot: Snapshot,
+        closed: Closed | None = None,
+    ) -> None:
+        self.bus = bus
+        self._authenticate = authenticate
+        self._execute = execute
+        self._snapshot = snapshot
+        self._closed = closed
+        self.connections: set[Connection] = set()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        # aiohttp closes with 1009 (message too big) beyond the limit: the contract allows it.
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30.0)
+        await ws.prepare(request)
+        conn = Connection(ws, request.remote or "?")
+        self.connections.add(conn)
+        writer = asyncio.create_task(self._writer(conn), name="ws-writer")
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+                    conn.send(await self._on_frame(conn, msg.data))
+                elif msg.type is WSMsgType.ERROR:
+                    break
+                if conn.overflowed:
+                    break
+        finally:
+            self.connections.discard(conn)
+            if conn.subscription is not None:
+                self.bus.unsubscribe(conn.subscription)
+            if conn.overflowed:
+                await ws.close(code=CLOSE_SLOW_CONSUMER, message=b"too slow: resume")
+            else:
+                with contextlib.suppress(asyncio.QueueFull):
+                    conn.queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(writer, 5.0)
+            if not writer.done():
+                writer.cancel()
+            if self._closed is not None and conn.session is not None:
+                await self._closed(conn)
+        return ws
+
+    async def _writer(self, conn: Connection) -> None:
+        while True:
+            text = await conn.queue.get()
+            if text is None or conn.ws.closed:
+                return
+            try:
+                await conn.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def _on_frame(self, conn: Connection, data: str | bytes) -> str:
+        command_id: Any = None
+        try:
+            command_id, obj = parse_frame(data)
+            if not conn.bucket.take():
+                raise ClientError("rate_limited", "too many commands; slow down")
+            command = parse_command(obj, conn.role)
+            return reply_ok(command_id, await self._dispatch(conn, command))
+        except ClientError as error:
+            return reply_error(command_id, error.code, error.message)
+        except Exception:
+            log.exception("ws.command_failed", agent=conn.agent_id)
+            return reply_error(command_id, "invalid_state", "the server could not do that")
+
+    async def _dispatch(self, conn: Connection, command: Command) -> Mapping[str, Any]:
+        op, params = command.op, command.params
+        if op == "login":
+            return await self._login(conn, params)
+        if op == "subscribe":
+            return self._subscribe(conn, params["topics"])
+        if op == "resume":
+            assert conn.subscription is not None
+            sent = self.bus.resume(conn.subscription, params["last_eid"])
+            return {"replayed": sent, "last_eid": self.bus.last_eid}
+        if op == "snapshot":
+            assert conn.subscription is not None
+            topics = params.get("topics", conn.subscription.topics)
+            self._check_topics(conn, topics)
+            snap = dict(await self._snapshot(conn, topics))
+            snap["last_eid"] = self.bus.last_eid
+            return snap
+        return await self._execute(conn, command)
+
+    async def _login(self, conn: Connection, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        if conn.session is not None:
+            raise ClientError("conflict", f"already logged in as {conn.session.agent_id}")
+        if "token" not in params and not ("agent_id" in params and "password" in params):
+            raise ClientError("invalid_params", "agent_id and password, or token: required")
+        session = await self._authenticate(params, conn.address)
+        conn.session = session
+        conn.subscription = self.bus.subscribe(conn.send, session.agent_id)
+        return {
+            "agent_id": session.agent_id,
+            "role": session.role.value,
+            "extension": session.extension,
+            "last_eid": self.bus.last_eid,
+            **session.data,
+        }
+
+    def _check_topics(self, conn: Connection, topics: frozenset[str]) -> None:
+        assert conn.role is not None
+        if not conn.role.at_least(Role.SUPERVISOR):
+            denied = sorted(topics - AGENT_TOPICS)
+            if denied:
+                raise ClientError("forbidden", f"topic {denied[0]!r} is for supervisors")
+
+    def _subscribe(self, conn: Connection, topics: frozenset[str]) -> Mapping[str, Any]:
+        self._check_topics(conn, topics)
+        assert conn.subscription is not None
+        conn.subscription.topics = topics
+        return {"topics": sorted(topics)}
