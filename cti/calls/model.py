@@ -920,6 +920,18 @@ class CallModel:
             return
         if ch.bridge_id != bid:
             self.anomalies["BridgeLeave:not_in_bridge"] += 1
+        call = self._calls.get(ch.call_id)
+        if (
+            call is not None
+            and call.hangup_party is None
+            and not call.optimizing
+            and ch.role in _PARTY_ROLES
+            and any(ch.name in group for group in call.talking)
+        ):
+            # The first party to leave a conversation is who ended it, unless a
+            # transfer or a new conversation follows (an AMI Hangup of the agent sends
+            # no HangupRequest: 05b).
+            call.hangup_party = ch.uniqueid
         bridge = self._bridges.get(bid or "")
         if bridge is not None:
             bridge.members.discard(ch.uniqueid)
