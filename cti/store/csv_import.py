@@ -95,7 +95,7 @@ def parse_customers_csv(text: str) -> tuple[list[CsvRow], list[RowError], int]:
         except StopIteration:
             break
         except csv.Error as error:
-            raise InvalidData(f"line {reader.line_num}", f"not valid CSV: {error}") from None
+            raise InvalidData(f"line {start}", f"not valid CSV: {error}") from None
         end = reader.line_num
         if not any(cell.strip() for cell in row):
             continue

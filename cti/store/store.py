@@ -358,8 +358,11 @@ async def _connect(path: Path, synchronous: Synchronous, busy_timeout_s: float) 
         await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute(f"PRAGMA synchronous = {synchronous}")
-    except BaseException:
+        await conn.execute_fetchall("SELECT COUNT(*) FROM sqlite_master")  # reads the header
+    except BaseException as error:
         await conn.close()
+        if isinstance(error, sqlite3.DatabaseError) and "not a database" in str(error):
+            raise NotHotlineDatabase(f"{path}: not an SQLite database ({error})") from None
         raise
     return conn
 
@@ -378,16 +381,13 @@ async def _migrate(
     for number, migration in enumerate(migrations, start=1):
         if migration.version != number:
             raise ValueError("migrations must be numbered 1, 2, 3, ... in order")
-    try:
-        app_id = int(await _scalar(conn, "PRAGMA application_id"))
-        tables = {
-            row[0]
-            for row in await conn.execute_fetchall(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
-        }
-    except sqlite3.DatabaseError as error:
-        raise NotHotlineDatabase(f"{path}: not an SQLite database ({error})") from None
+    app_id = int(await _scalar(conn, "PRAGMA application_id"))
+    tables = {
+        row[0]
+        for row in await conn.execute_fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
     if app_id not in (0, APPLICATION_ID) or (tables and "schema_version" not in tables):
         raise NotHotlineDatabase(f"{path}: an SQLite database of another program, not Hotline's")
     await conn.execute(
@@ -1066,9 +1066,9 @@ class Store:
         resolved: bool | None = None,
         wrap_up_s: float | None = None,
     ) -> None:
-        """The agent's wrap-up of a call it handled: on the call record and on that agent's
-        last leg. :class:`NotFound` if the call does not exist or the agent had no part in
-        it."""
+        """The agent's wrap-up of a call it answered: on the call record and on that
+        agent's last answered leg. :class:`NotFound` if the call does not exist or the
+        agent did not answer it (the record's agent, or a leg answered by the agent)."""
         value = _disposition(disposition)
         text = _opt_text("notes", notes, MAX_NOTES)
         seconds = _duration("wrap_up_s", wrap_up_s)
@@ -1077,7 +1077,8 @@ class Store:
             rows = list(
                 await conn.execute_fetchall(
                     "SELECT agent_id, (SELECT MAX(seq) FROM call_legs l"
-                    "   WHERE l.call_id = r.call_id AND l.agent_id = ?) AS seq"
+                    "   WHERE l.call_id = r.call_id AND l.agent_id = ?"
+                    "     AND (l.answered_at IS NOT NULL OR l.outcome = 'answered')) AS seq"
                     " FROM call_records r WHERE call_id = ?",
                     (agent_id, call_id),
                 )
