@@ -1,0 +1,350 @@
+"""Calling out: the Dial application, outgoing legs, two-party bridges.
+
+``Dial(PJSIP/8001&PJSIP/8002,20,tT)`` rings the targets, bridges the caller with the first
+that answers and, when the bridge ends, hangs the caller up (no ``g`` option). The events
+and VarSets follow 03a/03b/04a/06c.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
+from .channels import Bridge, Channel, Signal, Task
+from .dialplan import split_args
+from .model import (
+    CAUSE_ANSWERED_ELSEWHERE,
+    CAUSE_BUSY,
+    CAUSE_CONGESTION,
+    CAUSE_NO_ANSWER,
+    CAUSE_NORMAL,
+    CAUSE_UNALLOCATED,
+    DOWN,
+    RING,
+    UP,
+)
+
+if TYPE_CHECKING:
+    from .world import World
+
+__all__ = [
+    "DIAL_VARS",
+    "LegFailure",
+    "app_dial",
+    "bridge_pair",
+    "create_leg",
+    "dial_status_for",
+    "parse_dialstring",
+]
+
+#: The variables Dial() clears when it starts (04a, 06c), in that order.
+DIAL_VARS = (
+    "DIALSTATUS",
+    "DIALEDPEERNUMBER",
+    "DIALEDPEERNAME",
+    "ANSWEREDTIME",
+    "ANSWEREDTIME_MS",
+    "DIALEDTIME",
+    "DIALEDTIME_MS",
+    "RINGTIME",
+    "RINGTIME_MS",
+    "PROGRESSTIME",
+    "PROGRESSTIME_MS",
+)
+
+
+class LegFailure(Exception):
+    """The leg could not even be created (unknown/unregistered endpoint): a cause."""
+
+    def __init__(self, cause: int, reason: str) -> None:
+        super().__init__(reason)
+        self.cause = cause
+
+
+def parse_dialstring(text: str) -> tuple[str, str, str]:
+    """``PJSIP/0215559876@e1trunk`` -> ``("PJSIP", "e1trunk", "0215559876")``;
+    ``PJSIP/8001`` -> ``("PJSIP", "8001", "")``; ``Local/8002@internal`` ->
+    ``("Local", "8002@internal", "")``."""
+    tech, _, rest = text.partition("/")
+    if tech.upper() == "PJSIP":
+        user, at, endpoint = rest.partition("@")
+        if at:
+            return "PJSIP", endpoint, user
+        return "PJSIP", rest, ""
+    return tech, rest, ""
+
+
+def dial_status_for(cause: int) -> str:
+    if cause == CAUSE_BUSY:
+        return "BUSY"
+    if cause == CAUSE_CONGESTION:
+        return "CONGESTION"
+    if cause == CAUSE_NO_ANSWER:
+        return "NOANSWER"
+    return "CHANUNAVAIL"
+
+
+def create_leg(
+    world: World,
+    owner: Task | None,
+    dialstring: str,
+    *,
+    linkedid: str | None,
+    exten_for_leg: str | None = None,
+    uniqueid: str | None = None,
+) -> Channel:
+    """Create the outgoing channel for ``dialstring`` (Newchannel, state Down).
+
+    Raises :class:`LegFailure` for an unknown endpoint (cause 1) or one with no registered
+    contact (cause 20), as chan_pjsip refuses to create the channel then.
+    """
+    tech, resource, user = parse_dialstring(dialstring)
+    if tech.upper() == "PJSIP":
+        ep = world.config.endpoints.get(resource)
+        if ep is None:
+            raise LegFailure(CAUSE_UNALLOCATED, f"endpoint '{resource}' was not found")
+        dev = world.devices.get(f"PJSIP/{resource}")
+        if dev is not None and not dev.registered and not world.phones.is_trunk_far_end(resource):
+            raise LegFailure(20, f"endpoint '{resource}' has no registered contact")
+        chan = world.new_channel(
+            "PJSIP",
+            resource,
+            state=DOWN,
+            context=ep.context,
+            exten="s",
+            cid_num=ep.cid_num,
+            cid_name=ep.cid_name,
+            linkedid=linkedid,
+            uniqueid=uniqueid,
+        )
+        chan.data["dial_user"] = user
+        chan.owner = owner
+        return chan
+    if tech.lower() == "local":
+        exten, _, context = resource.partition("@")
+        context = context.split("/", 1)[0]
+        if not world.config.dialplan.find_extension(context, exten):
+            raise LegFailure(CAUSE_UNALLOCATED, f"no such extension {exten}@{context}")
+        one, _two = world.new_local_pair(
+            exten, context, linkedid=linkedid, uniqueids=(uniqueid, None)
+        )
+        one.owner = owner
+        return one
+    raise LegFailure(CAUSE_UNALLOCATED, f"unknown channel technology {tech}")
+
+
+def start_leg(world: World, leg: Channel) -> None:
+    """Send the INVITE: the simulated phone (or the Local channel's dialplan) reacts."""
+    if leg.tech == "Local":
+        world.local_call(leg)
+    else:
+        world.phones.incoming(leg)
+
+
+def bridge_pair(world: World, first: Channel, second: Channel, controller: Task | None) -> Bridge:
+    """BridgeCreate + BridgeEnter of ``first`` then ``second`` + the BRIDGEPEER VarSets."""
+    br = world.bridge_create()
+    br.data["controller"] = controller
+    world.bridge_enter(br, first)
+    world.bridge_enter(br, second)
+    bridge_vars(world, first, second)
+    return br
+
+
+def _pvt_callid(world: World, chan: Channel) -> str:
+    cid = chan.data.get("sip_call_id")
+    if cid is None:
+        cid = chan.data["sip_call_id"] = world.new_uuid()
+    return str(cid)
+
+
+def bridge_vars(world: World, first: Channel, second: Channel) -> None:
+    world.set_var(first, "BRIDGEPEER", second.name)
+    world.set_var(first, "BRIDGEPVTCALLID", _pvt_callid(world, second))
+    world.set_var(second, "BRIDGEPEER", first.name)
+    world.set_var(second, "BRIDGEPVTCALLID", _pvt_callid(world, first))
+
+
+def clear_bridge_vars(world: World, first: Channel, second: Channel) -> None:
+    for chan in (first, second):
+        if not chan.dead:
+            world.set_var(chan, "BRIDGEPEER", "")
+            world.set_var(chan, "BRIDGEPVTCALLID", "")
+
+
+def _ms(a: float, b: float) -> int:
+    return round((b - a) * 1000)
+
+
+def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, Signal, int]:
+    args = split_args(data)
+    targets = [t for t in (args[0] if args else "").split("&") if t]
+    try:
+        timeout = float(args[1]) if len(args) > 1 and args[1].strip() else None
+    except ValueError:
+        timeout = None
+    task = chan.task
+    started = world.now
+    for name in DIAL_VARS:
+        world.set_var(chan, name, "")
+    legs: list[Channel] = []
+    status = "CHANUNAVAIL"
+    for target in targets:
+        try:
+            leg = create_leg(world, task, target, linkedid=chan.linkedid)
+        except LegFailure:
+            continue
+        _tech, resource, user = parse_dialstring(target)
+        world.set_var(leg, "DIALEDPEERNUMBER", f"{user}@{resource}" if user else resource)
+        world.set_position(leg, leg.context, chan.exten, 1)
+        world.newexten(leg, "AppDial", "(Outgoing Line)")
+        if user and not (leg.endpoint and leg.endpoint.cid_num):
+            # A trunk leg: the callee id is the dialled number (04a NewCallerid).
+            world.set_callerid(leg, user, chan.cid_name)
+        world.set_connected(leg, chan.cid_num, chan.cid_name)
+        dialstring = f"{user}@{resource}" if user else resource
+        world.emit(
+            "DialBegin", chan.snapshot(), leg.snapshot("Dest"), (("DialString", dialstring),)
+        )
+        world.set_connected(chan, leg.cid_num, leg.cid_name)
+        legs.append(leg)
+    if not legs:
+        world.set_var(chan, "DIALSTATUS", status)
+        return 0
+    for leg in legs:
+        start_leg(world, leg)
+    deadline = started + timeout if timeout else None
+    answered: Channel | None = None
+    ring_seen = False
+    while legs and answered is None:
+        sig = yield deadline
+        kind, who, info = sig
+        if kind == "timeout":
+            for leg in legs:
+                world.emit(
+                    "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "NOANSWER"),)
+                )
+                world.destroy(leg, CAUSE_NO_ANSWER)
+            world.set_var(chan, "DIALSTATUS", "NOANSWER")
+            return 0
+        if kind == "hangup":
+            for leg in legs:
+                world.emit(
+                    "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "CANCEL"),)
+                )
+            for leg in legs:
+                world.destroy(leg, 0)
+            world.set_var(chan, "DIALSTATUS", "CANCEL")
+            return -1
+        if kind == "redirect":
+            for leg in legs:
+                world.emit(
+                    "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "CANCEL"),)
+                )
+            world.set_var(chan, "DIALSTATUS", "CANCEL")
+            for leg in legs:
+                world.destroy(leg, CAUSE_NORMAL)
+            return 1
+        if who is None or who not in legs:
+            continue
+        if kind == "ringing":
+            if not ring_seen:
+                ring_seen = True
+                ms = _ms(started, world.now)
+                world.set_var(chan, "RINGTIME", str(ms // 1000))
+                world.set_var(chan, "RINGTIME_MS", str(ms))
+            world.emit(
+                "DialState", chan.snapshot(), who.snapshot("Dest"), (("DialStatus", "RINGING"),)
+            )
+        elif kind == "answer":
+            answered = who
+        elif kind == "leg_hangup":
+            cause = info[0] if info else CAUSE_NORMAL
+            status = dial_status_for(cause)
+            world.emit("DialEnd", chan.snapshot(), who.snapshot("Dest"), (("DialStatus", status),))
+            legs.remove(who)
+            world.destroy(who, cause, info[2] if info and len(info) > 2 else None)
+            if not legs:
+                world.set_var(chan, "DIALSTATUS", status)
+                return 0
+    assert answered is not None
+    world.set_var(chan, "DIALSTATUS", "ANSWER")
+    world.set_var(chan, "DIALEDPEERNAME", answered.name)
+    world.set_var(chan, "DIALEDPEERNUMBER", answered.variables.get("DIALEDPEERNUMBER", ""))
+    world.emit("DialEnd", chan.snapshot(), answered.snapshot("Dest"), (("DialStatus", "ANSWER"),))
+    for leg in legs:
+        if leg is not answered:
+            world.emit(
+                "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "CANCEL"),)
+            )
+            world.destroy(leg, CAUSE_ANSWERED_ELSEWHERE)
+    if chan.state != UP:
+        world.set_state(chan, UP)
+    answer_time = world.now
+    chan.hangup_cause = chan.hangup_cause or CAUSE_NORMAL
+    res = yield from bridge_call(world, chan, answered, started=started, answered_at=answer_time)
+    return res
+
+
+def bridge_call(
+    world: World,
+    chan: Channel,
+    peer: Channel,
+    *,
+    started: float,
+    answered_at: float,
+) -> Generator[float | None, Signal, int]:
+    """Dial()'s bridge: caller and callee talk until one side goes (03a, 04a, 06c)."""
+    world.set_position(peer, peer.context, "", 1)
+    br = world.bridge_create()
+    br.data["controller"] = chan.task
+    world.newexten(peer, "AppDial", "(Outgoing Line)")
+    world.bridge_enter(br, peer)
+    world.bridge_enter(br, chan)
+    bridge_vars(world, peer, chan)
+    while True:
+        sig = yield None
+        kind, who, _info = sig
+        if kind == "hangup" and who is chan:
+            # The caller hung up (03a, 04a, 06c).
+            clear_bridge_vars(world, chan, peer)
+            world.bridge_leave(br, chan)
+            _dial_times(world, chan, started, answered_at)
+            world.bridge_leave(br, peer)
+            world.set_var(chan, "DIALSTATUS", "ANSWER")
+            world.bridge_destroy(br)
+            _after_hangup(chan, lambda: world.destroy(peer, CAUSE_NORMAL))
+            return -1
+        if kind == "leg_hangup" and who is peer:
+            clear_bridge_vars(world, chan, peer)
+            world.bridge_leave(br, peer)
+            world.bridge_leave(br, chan)
+            _dial_times(world, chan, started, answered_at)
+            world.set_var(chan, "DIALSTATUS", "ANSWER")
+            world.bridge_destroy(br)
+            _after_hangup(chan, lambda: world.destroy(peer, CAUSE_NORMAL))
+            return -1
+        if kind == "redirect":
+            clear_bridge_vars(world, chan, peer)
+            world.bridge_leave(br, chan)
+            world.bridge_leave(br, peer)
+            world.bridge_destroy(br)
+            world.destroy(peer, CAUSE_NORMAL)
+            return 1
+
+
+def _dial_times(world: World, chan: Channel, started: float, answered_at: float) -> None:
+    ans = _ms(answered_at, world.now)
+    dialed = _ms(started, world.now)
+    world.set_var(chan, "ANSWEREDTIME", str(ans // 1000))
+    world.set_var(chan, "ANSWEREDTIME_MS", str(ans))
+    world.set_var(chan, "DIALEDTIME", str(dialed // 1000))
+    world.set_var(chan, "DIALEDTIME_MS", str(dialed))
+
+
+def _after_hangup(chan: Channel, fn: object) -> None:
+    hooks = chan.data.setdefault("after_hangup", [])
+    hooks.append(fn)
+
+
+__all__ += ["RING", "bridge_call", "bridge_vars", "clear_bridge_vars", "start_leg"]
