@@ -135,7 +135,7 @@ GLOBAL_IGNORED_VALUES: Final[dict[tuple[str, str], str]] = {
         "the INVITE with 180 Ringing on another thread: the Dest snapshot shows Down or "
         "Ringing, with or without the connected line, depending on who wins (01 vs 02a, "
         "05b call 1 vs call 2)"
-        for ev in ("AgentCalled", "DialBegin")
+        for ev in ("AgentCalled", "DialBegin", "DialState")
         for h in (
             "DestChannelState",
             "DestChannelStateDesc",
@@ -143,6 +143,14 @@ GLOBAL_IGNORED_VALUES: Final[dict[tuple[str, str], str]] = {
             "DestConnectedLineName",
         )
     },
+}
+
+
+#: Events published from another thread than the channel's own (compared on their own,
+#: not for their position among the channel's events), and why.
+FLOATING_EVENTS: Final[dict[str, str]] = {
+    "AgentComplete": "app_queue publishes it from its stasis subscription when the bridge "
+    "breaks, racing the bridge's BridgeLeave/VarSet events (before them in 01, after in 12)",
 }
 
 
@@ -347,6 +355,8 @@ def _lanes(msg: Message, norm: tuple[tuple[str, str], ...], names: _Names) -> li
         return [f"list:{aid}"]
     if ev == "OriginateResponse":
         return [f"originate:{aid}"]
+    if ev in FLOATING_EVENTS:
+        return [f"{ev}:{d.get('Channel')}"]
     lanes: list[str] = []
     chan = d.get("Channel")
     if chan and chan.startswith("<chan"):
@@ -354,7 +364,9 @@ def _lanes(msg: Message, norm: tuple[tuple[str, str], ...], names: _Names) -> li
     elif ev in ("DialBegin", "DialState", "DialEnd") and d.get("DestChannel", "").startswith(
         "<chan"
     ):
-        lanes.append(f"chan:{d['DestChannel']}")
+        # An Originate's dial (no caller): published by the originate thread, racing the
+        # dialled channel's own events (04a vs 04c).
+        lanes.append(f"dial:{d['DestChannel']}")
     elif ev == "LocalBridge":
         lanes.append(f"chan:{d.get('LocalOneChannel')}")
     elif ev in ("BlindTransfer", "AttendedTransfer"):

@@ -197,9 +197,15 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
         _tech, resource, user = parse_dialstring(target)
         world.set_var(leg, "DIALEDPEERNUMBER", f"{user}@{resource}" if user else resource)
         world.set_position(leg, leg.context, chan.exten, 1)
+        trunk = bool(user) and not (leg.endpoint and leg.endpoint.cid_num)
+        if trunk:
+            # A trunk leg: the callee id is the dialled number; caller id and connected
+            # line are set before the Newexten is published (04a).
+            leg.cid_num, leg.cid_name = user, chan.cid_name
+            leg.conn_num, leg.conn_name = chan.cid_num, chan.cid_name
+            leg.changed()
         world.newexten(leg, "AppDial", "(Outgoing Line)")
-        if user and not (leg.endpoint and leg.endpoint.cid_num):
-            # A trunk leg: the callee id is the dialled number (04a NewCallerid).
+        if trunk:
             world.set_callerid(leg, user, chan.cid_name)
         world.set_connected(leg, chan.cid_num, chan.cid_name)
         dialstring = f"{user}@{resource}" if user else resource
@@ -271,6 +277,8 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
     world.set_var(chan, "DIALSTATUS", "ANSWER")
     world.set_var(chan, "DIALEDPEERNAME", answered.name)
     world.set_var(chan, "DIALEDPEERNUMBER", answered.variables.get("DIALEDPEERNUMBER", ""))
+    # The answered leg leaves the dialled extension before DialEnd is published (04a).
+    world.set_position(answered, answered.context, "", 1)
     world.emit("DialEnd", chan.snapshot(), answered.snapshot("Dest"), (("DialStatus", "ANSWER"),))
     for leg in legs:
         if leg is not answered:
@@ -295,7 +303,6 @@ def bridge_call(
     answered_at: float,
 ) -> Generator[float | None, Signal, int]:
     """Dial()'s bridge: caller and callee talk until one side goes (03a, 04a, 06c)."""
-    world.set_position(peer, peer.context, "", 1)
     br = world.bridge_create()
     br.data["controller"] = chan.task
     world.newexten(peer, "AppDial", "(Outgoing Line)")
@@ -334,8 +341,10 @@ def bridge_call(
 
 
 def _dial_times(world: World, chan: Channel, started: float, answered_at: float) -> None:
-    ans = _ms(answered_at, world.now)
-    dialed = _ms(started, world.now)
+    # Both measured on the caller's channel: since it answered, since it was created
+    # (04a: an originated caller answered 1.5 s before the callee).
+    ans = _ms(chan.answered_at if chan.answered_at is not None else answered_at, world.now)
+    dialed = _ms(chan.created_at, world.now)
     world.set_var(chan, "ANSWEREDTIME", str(ans // 1000))
     world.set_var(chan, "ANSWEREDTIME_MS", str(ans))
     world.set_var(chan, "DIALEDTIME", str(dialed // 1000))

@@ -76,7 +76,8 @@ def response_event(
     chan: Channel | None,
 ) -> None:
     """``OriginateResponse`` (an Event that carries ``Response:`` and the ActionID)."""
-    if not world.wants("OriginateResponse"):
+    if not req.is_async or not world.wants("OriginateResponse"):
+        # A synchronous Originate answers with its response only (04c #4).
         return
     fields: list[tuple[str, str]] = []
     if req.action_id is not None:
@@ -193,7 +194,7 @@ def _originate(
     if req.application:
         response_event(world, req, True, 4, leg)
         _finish_sync(reply, req, True)
-        leg.task = world.start_task(run_app(world, leg, req.application, req.data), leg)
+        world.start_task(run_app(world, leg, req.application, req.data), leg)
         return
     world.set_position(leg, req.context, req.exten or "s", req.priority)
 

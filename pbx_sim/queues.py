@@ -371,6 +371,8 @@ class QueueManager:
             self._update_avail(m.queue)
             world.emit("QueueMemberPause", m.fields())
             if not paused:
+                # The unpause event carries the reason; the member keeps none (12).
+                m.paused_reason = ""
                 self.kick(m.queue)
         return None
 

@@ -397,8 +397,11 @@ class World:
             raise exc
 
     def start_task(self, gen: TaskGen, chan: Channel | None = None, name: str = "") -> Task:
-        """Start driving ``gen`` now (runs until its first yield)."""
+        """Start driving ``gen`` now (runs until its first yield). With ``chan``, the task
+        becomes the channel's own (``chan.task``) before it runs."""
         task = Task(gen, chan, name)
+        if chan is not None:
+            chan.task = task
         self._step(task, None)
         return task
 
@@ -984,7 +987,7 @@ class World:
 
     def start_pbx(self, chan: Channel) -> None:
         """Run the channel's dialplan from its current position (a task)."""
-        chan.task = self.start_task(pbx_run(self, chan), chan)
+        self.start_task(pbx_run(self, chan), chan)
 
     # -- inputs from the simulated outside world ---------------------------------------------
 
