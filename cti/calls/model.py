@@ -409,20 +409,30 @@ class CallModel:
         self,
         now: float,
         *,
-        channels: Iterable[Message] = (),
-        devices: Iterable[Message] = (),
-        extensions: Iterable[Message] = (),
+        channels: Iterable[Message] | None = None,
+        devices: Iterable[Message] | None = None,
+        extensions: Iterable[Message] | None = None,
     ) -> list[CallChange]:
         """Rebuild the state from a CoreShowChannels / DeviceStateList /
-        ExtensionStateList snapshot taken after a (re)connect.
+        ExtensionStateList snapshot taken after a (re)connect (the list items).
 
         Channels that are gone end (``pbx_resync``) and so do calls left without any;
         new channels are adopted (their call_id from their Linkedid, their start time
         from ``Duration``); bridges are rebuilt from ``BridgeId``; a channel in the
         ``Queue`` application puts its call in that queue. Lamps are replaced by the
         lists: a device or hint missing from them is dropped (lamp ``unavailable``).
+        A list given as None was not taken: that part of the state is left alone.
         """
         out: _Out = []
+        if channels is not None:
+            self._resync_channels(now, channels, out)
+        if devices is not None:
+            self._resync_devices(now, devices, out)
+        if extensions is not None:
+            self._resync_extensions(now, extensions, out)
+        return out
+
+    def _resync_channels(self, now: float, channels: Iterable[Message], out: _Out) -> None:
         listed: dict[str, Message] = {}
         # In order of creation, so that a call's first channel (its caller) comes first.
         for item in sorted(channels, key=lambda m: _uid_key(m.get("Uniqueid") or "")):
@@ -480,7 +490,8 @@ class CallModel:
                 self._end(call, now, out, reason="pbx_resync")
             elif call.call_id in touched:
                 self._refresh(call, now, out)
-        # 5. Lamps.
+
+    def _resync_devices(self, now: float, devices: Iterable[Message], out: _Out) -> None:
         new_devices: dict[str, str] = {}
         for item in devices:
             device = item.get("Device")
@@ -491,6 +502,8 @@ class CallModel:
         for device in [d for d in self._devices if d not in new_devices]:
             previous = self._devices.pop(device)
             out.append(DeviceStateChanged(now, device, "UNKNOWN", previous, "unavailable"))
+
+    def _resync_extensions(self, now: float, extensions: Iterable[Message], out: _Out) -> None:
         keys = set()
         for item in extensions:
             hint = self._set_extension(item, now, out)
@@ -503,7 +516,6 @@ class CallModel:
                     now, old.exten, old.context, -2, "Removed", old.hint, "unavailable", old.lamp
                 )
             )
-        return out
 
     # -- channels -------------------------------------------------------------------------
 
