@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from . import dial, ivr, queues
+from . import dial, ivr, queues, recording
 from .basics import answer, goto, moh_start, moh_stop, prompt_duration, sleep
 from .channels import Channel, Signal
 from .dialplan import split_args
@@ -60,8 +60,11 @@ def pbx_run(world: World, chan: Channel) -> Generator[float | None, Signal, None
                 continue
             break
         data = expand(world, chan, step.data) if "$" in step.data else step.data
-        app_name = step.app
-        world.newexten(chan, app_name, data)
+        app_name = canonical(step.app)
+        if chan.data.pop("skip_newexten", False):
+            chan.app, chan.app_data = app_name, data
+        else:
+            world.newexten(chan, app_name, data)
         hook = chan.data.pop("after_first_step", None)
         if hook is not None:
             # An originated channel: OriginateResponse follows its first Newexten (04a).
@@ -76,7 +79,20 @@ def pbx_run(world: World, chan: Channel) -> Generator[float | None, Signal, None
             res = yield from res
         if chan.dead:
             return
+        for fn in chan.data.pop("after_step", ()):
+            fn()
         redirect = chan.data.pop("redirect", None)
+        if callable(redirect):
+            # Taken out of the application into something else (AMI Bridge): continue
+            # after the interrupted application when that ends.
+            res = yield from redirect(chan)
+            if chan.dead:
+                return
+            if res < 0:
+                break
+            chan.priority += 1
+            chan.changed()
+            continue
         if redirect is not None:
             ctx, exten, prio = redirect
             world.set_position(chan, ctx, exten, prio)
@@ -285,17 +301,48 @@ APPS: dict[str, App] = {
 }
 
 
+#: The name Asterisk registers each application under: Newexten shows it whatever the
+#: spelling in the dialplan (``Background(beep)`` -> ``BackGround``, 09).
+CANONICAL: dict[str, str] = {
+    "noop": "NoOp",
+    "set": "Set",
+    "goto": "Goto",
+    "gotoif": "GotoIf",
+    "answer": "Answer",
+    "playback": "Playback",
+    "wait": "Wait",
+    "hangup": "Hangup",
+    "congestion": "Congestion",
+    "busy": "Busy",
+    "ringing": "Ringing",
+    "progress": "Progress",
+    "musiconhold": "MusicOnHold",
+    "startmusiconhold": "StartMusicOnHold",
+    "stopmusiconhold": "StopMusicOnHold",
+    "verbose": "Verbose",
+    "log": "Log",
+    "userevent": "UserEvent",
+    "background": "BackGround",
+}
+
+
+def canonical(name: str) -> str:
+    return CANONICAL.get(name.lower(), name)
+
+
 def register(name: str, app: App) -> None:
     APPS[name.lower()] = app
+    CANONICAL.setdefault(name.lower(), name)
 
 
 def _late_register() -> None:
     register("Queue", queues.app_queue)
     register("Dial", dial.app_dial)
     register("Read", ivr.app_read)
-    register("Background", ivr.app_background)
     register("BackGround", ivr.app_background)
     register("WaitExten", ivr.app_waitexten)
+    register("MixMonitor", recording.app_mixmonitor)
+    register("StopMixMonitor", recording.app_stopmixmonitor)
 
 
 _late_register()

@@ -19,6 +19,7 @@ __all__ = [
     "interrupted",
     "moh_start",
     "moh_stop",
+    "moved_out_of_bridge",
     "prompt_duration",
     "sleep",
 ]
@@ -100,3 +101,16 @@ def goto(chan: Channel, context: str, exten: str, priority: int) -> None:
     chan.priority = priority
     chan.data["jump"] = True
     chan.changed()
+
+
+def moved_out_of_bridge(world: World, chan: Channel, target: object) -> None:
+    """An async goto of a bridged channel: Asterisk publishes the new position with the
+    old application (a Newexten showing ``Queue``/``Dial`` at the target) and the
+    application at the target starts without a Newexten of its own (03a, 03b)."""
+    if isinstance(target, tuple) and len(target) == 3:
+        ctx, exten, prio = target
+        world.set_position(chan, str(ctx), str(exten), int(prio))
+        world.newexten(chan, chan.app, chan.app_data)
+        chan.data["skip_newexten"] = True
+        chan.data.pop("redirect", None)
+        chan.data["jump"] = True

@@ -200,6 +200,15 @@ class Channel:
             self._snaps[prefix] = snap
         return snap
 
+    def snapshot_at(self, context: str, exten: str, priority: int) -> tuple[tuple[str, str], ...]:
+        """The snapshot as if the channel were at another dialplan position (Asterisk
+        publishes the target of an async goto before the channel gets there: 06c)."""
+        snap = list(self.snapshot())
+        snap[9] = ("Context", context)
+        snap[10] = ("Exten", exten)
+        snap[11] = ("Priority", str(priority))
+        return tuple(snap)
+
     @property
     def device_name(self) -> str:
         """The device whose state this channel contributes to (``PJSIP/8001``)."""

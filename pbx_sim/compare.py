@@ -130,6 +130,9 @@ def _ignored(msg: Message) -> bool:
 
 #: Values that are a race in Asterisk in every transcript, and why.
 GLOBAL_IGNORED_VALUES: Final[dict[tuple[str, str], str]] = {
+    ("QueueMemberStatus", "InCall"): "app_queue sets InCall when it connects the caller, "
+    "racing the device-state task processor that publishes the agent's INUSE "
+    "(InCall=0 in 01, 1 in 03b)",
     **{
         (ev, h): "app_queue publishes AgentCalled/DialBegin while the agent's phone answers "
         "the INVITE with 180 Ringing on another thread: the Dest snapshot shows Down or "
@@ -333,6 +336,9 @@ def _normalise(msg: Message, names: _Names, rules: Rules) -> tuple[tuple[str, st
                 value = "<history>"
             elif var == "BRIDGEPVTCALLID":
                 value = "<id>" if v else ""
+            elif var == "MIXMONITOR_FILENAME":
+                # The spool directory is configurable; the file name must match.
+                value = "<spool>/" + v.rsplit("/", 1)[-1]
             elif var.endswith("_MS") and v.isdigit():
                 value = f"~{v}"
             else:

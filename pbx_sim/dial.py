@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
+from .basics import moved_out_of_bridge
 from .channels import Bridge, Channel, Signal, Task
 from .dialplan import split_args
 from .model import (
@@ -23,6 +24,7 @@ from .model import (
     RING,
     UP,
 )
+from .transfers import blind_transfer_events, bridge_vars, clear_bridge_vars
 
 if TYPE_CHECKING:
     from .world import World
@@ -151,27 +153,6 @@ def bridge_pair(world: World, first: Channel, second: Channel, controller: Task 
     return br
 
 
-def _pvt_callid(world: World, chan: Channel) -> str:
-    cid = chan.data.get("sip_call_id")
-    if cid is None:
-        cid = chan.data["sip_call_id"] = world.new_uuid()
-    return str(cid)
-
-
-def bridge_vars(world: World, first: Channel, second: Channel) -> None:
-    world.set_var(first, "BRIDGEPEER", second.name)
-    world.set_var(first, "BRIDGEPVTCALLID", _pvt_callid(world, second))
-    world.set_var(second, "BRIDGEPEER", first.name)
-    world.set_var(second, "BRIDGEPVTCALLID", _pvt_callid(world, first))
-
-
-def clear_bridge_vars(world: World, first: Channel, second: Channel) -> None:
-    for chan in (first, second):
-        if not chan.dead:
-            world.set_var(chan, "BRIDGEPEER", "")
-            world.set_var(chan, "BRIDGEPVTCALLID", "")
-
-
 def _ms(a: float, b: float) -> int:
     return round((b - a) * 1000)
 
@@ -187,6 +168,8 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
     started = world.now
     for name in DIAL_VARS:
         world.set_var(chan, name, "")
+    for fn in chan.data.pop("after_app_start", ()):
+        fn()
     legs: list[Channel] = []
     status = "CHANUNAVAIL"
     for target in targets:
@@ -198,12 +181,12 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
         world.set_var(leg, "DIALEDPEERNUMBER", f"{user}@{resource}" if user else resource)
         world.set_position(leg, leg.context, chan.exten, 1)
         trunk = bool(user) and not (leg.endpoint and leg.endpoint.cid_num)
+        # Caller id (a trunk leg shows the dialled number) and connected line are set
+        # before the leg's Newexten is published (04a, 06c).
         if trunk:
-            # A trunk leg: the callee id is the dialled number; caller id and connected
-            # line are set before the Newexten is published (04a).
             leg.cid_num, leg.cid_name = user, chan.cid_name
-            leg.conn_num, leg.conn_name = chan.cid_num, chan.cid_name
-            leg.changed()
+        leg.conn_num, leg.conn_name = chan.cid_num, chan.cid_name
+        leg.changed()
         world.newexten(leg, "AppDial", "(Outgoing Line)")
         if trunk:
             world.set_callerid(leg, user, chan.cid_name)
@@ -243,10 +226,10 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
             world.set_var(chan, "DIALSTATUS", "CANCEL")
             return -1
         if kind == "redirect":
+            # DialEnd already shows the redirect target, DIALSTATUS the old place (06c).
+            at = chan.snapshot_at(*info) if info else chan.snapshot()
             for leg in legs:
-                world.emit(
-                    "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "CANCEL"),)
-                )
+                world.emit("DialEnd", at, leg.snapshot("Dest"), (("DialStatus", "CANCEL"),))
             world.set_var(chan, "DIALSTATUS", "CANCEL")
             for leg in legs:
                 world.destroy(leg, CAUSE_NORMAL)
@@ -308,10 +291,13 @@ def bridge_call(
     world.newexten(peer, "AppDial", "(Outgoing Line)")
     world.bridge_enter(br, peer)
     world.bridge_enter(br, chan)
+    if chan.variables.get("BLINDTRANSFER"):
+        # A blind-transferred caller is bridged again (03a).
+        world.set_var(chan, "BLINDTRANSFER", "")
     bridge_vars(world, peer, chan)
     while True:
         sig = yield None
-        kind, who, _info = sig
+        kind, who, info = sig
         if kind == "hangup" and who is chan:
             # The caller hung up (03a, 04a, 06c).
             clear_bridge_vars(world, chan, peer)
@@ -332,12 +318,36 @@ def bridge_call(
             _after_hangup(chan, lambda: world.destroy(peer, CAUSE_NORMAL))
             return -1
         if kind == "redirect":
-            clear_bridge_vars(world, chan, peer)
+            world.set_var(chan, "BRIDGEPEER", "")
+            world.set_var(chan, "BRIDGEPVTCALLID", "")
+            moved_out_of_bridge(world, chan, info)
+            world.set_var(peer, "BRIDGEPEER", "")
+            world.set_var(peer, "BRIDGEPVTCALLID", "")
             world.bridge_leave(br, chan)
             world.bridge_leave(br, peer)
             world.bridge_destroy(br)
             world.destroy(peer, CAUSE_NORMAL)
             return 1
+        if kind == "blind_transfer" and who is peer:
+            blind_transfer_events(world, br, peer, chan, str(info[0]), str(info[1]))
+            world.set_var(chan, "BRIDGEPEER", "")
+            world.set_var(chan, "BRIDGEPVTCALLID", "")
+            moved_out_of_bridge(world, chan, info)
+            world.bridge_leave(br, chan)
+            world.bridge_leave(br, peer)
+            world.bridge_destroy(br)
+            world.destroy(peer, CAUSE_NORMAL)
+            return 1
+        if kind == "blind_transfer" and who is chan:
+            # The caller transfers the callee: the callee runs the dialplan at the target.
+            blind_transfer_events(world, br, chan, peer, str(info[0]), str(info[1]))
+            world.bridge_leave(br, chan)
+            world.bridge_leave(br, peer)
+            world.bridge_destroy(br)
+            peer.owner = None
+            world.set_position(peer, str(info[0]), str(info[1]), 1)
+            world.start_pbx(peer)
+            return -1
 
 
 def _dial_times(world: World, chan: Channel, started: float, answered_at: float) -> None:

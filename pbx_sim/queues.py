@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
-from .basics import moh_start, moh_stop
+from .basics import moh_start, moh_stop, moved_out_of_bridge
 from .channels import Channel, Signal, Task
 from .config import QueueConfig
-from .dial import LegFailure, bridge_vars, clear_bridge_vars, create_leg, start_leg
+from .dial import LegFailure, create_leg, start_leg
 from .dialplan import split_args
 from .model import (
     CAUSE_NO_ANSWER,
@@ -24,6 +24,7 @@ from .model import (
     DS_RINGING,
     DS_UNAVAILABLE,
 )
+from .transfers import blind_transfer_events, bridge_vars, clear_bridge_vars
 
 if TYPE_CHECKING:
     from .world import Device, World
@@ -811,12 +812,29 @@ def _connect(
     world.bridge_enter(br, chan)
     bridge_vars(world, leg, chan)
 
+    stats_done = False
+
+    def member_done() -> None:
+        """The agent left the call: the member's counters move on (03b: before the
+        caller's AgentComplete when the caller was redirected away)."""
+        nonlocal stats_done
+        if stats_done:
+            return
+        stats_done = True
+        q.talktime = mgr._avg(q.talktime, int(world.now - connected_at))
+        q.completed += 1
+        m.in_call = False
+        m.calls_taken += 1
+        m.last_call = int(world.epoch())
+
     def complete(reason: str) -> None:
         talk = int(world.now - connected_at)
+        # Once the agent's channel is gone there is no Dest snapshot any more (03b).
+        dest = () if leg.dead else leg.snapshot("Dest")
         world.emit(
             "AgentComplete",
             chan.snapshot(),
-            leg.snapshot("Dest"),
+            dest,
             (
                 ("Queue", q.name),
                 ("Interface", m.interface),
@@ -826,11 +844,7 @@ def _connect(
                 ("Reason", reason),
             ),
         )
-        q.talktime = mgr._avg(q.talktime, talk)
-        q.completed += 1
-        m.in_call = False
-        m.calls_taken += 1
-        m.last_call = int(world.epoch())
+        member_done()
         chan.data.pop("queue_call", None)
 
     def end_vars() -> None:
@@ -889,16 +903,60 @@ def _connect(
                 _before_destroy(chan, lambda: complete("caller"))
                 _before_destroy(chan, lambda: world.destroy(leg, CAUSE_NORMAL))
             return "done"
+        if kind == "blind_transfer" and who is leg:
+            # The agent blind-transfers the caller (03a): AgentComplete "transfer", the
+            # caller leaves for the target, the agent is hung up.
+            blind_transfer_events(world, br, leg, chan, str(info[0]), str(info[1]))
+            complete("transfer")
+            world.set_var(chan, "BRIDGEPEER", "")
+            world.set_var(chan, "BRIDGEPVTCALLID", "")
+            moved_out_of_bridge(world, chan, info)
+            world.bridge_leave(br, chan)
+            dialed = round((world.now - chan.created_at) * 1000)
+            world.set_var(chan, "DIALEDTIME", str(dialed // 1000))
+            world.set_var(chan, "DIALEDTIME_MS", str(dialed))
+            world.set_var(chan, "ANSWEREDTIME", "0")
+            world.set_var(chan, "ANSWEREDTIME_MS", "0")
+            mgr.queue_vars(chan, q)
+
+            def agent_gone() -> None:
+                world.bridge_leave(br, leg)
+                world.bridge_destroy(br)
+                world.destroy(leg, CAUSE_NORMAL)
+
+            _after_first_app_step(chan, agent_gone)
+            return "redirect"
         if kind == "redirect" and who is chan:
             # AMI Redirect of the caller out of the bridge (03b): the agent is hung up,
             # AgentComplete waits for the caller's final hangup.
-            clear_bridge_vars(world, chan, leg)
+            world.set_var(chan, "BRIDGEPEER", "")
+            world.set_var(chan, "BRIDGEPVTCALLID", "")
+            moved_out_of_bridge(world, chan, info)
+            world.set_var(leg, "BRIDGEPEER", "")
+            world.set_var(leg, "BRIDGEPVTCALLID", "")
             world.bridge_leave(br, chan)
             world.bridge_leave(br, leg)
+            dialed = round((world.now - chan.created_at) * 1000)
+            world.set_var(chan, "DIALEDTIME", str(dialed // 1000))
+            world.set_var(chan, "DIALEDTIME_MS", str(dialed))
+            world.set_var(chan, "ANSWEREDTIME", "0")
+            world.set_var(chan, "ANSWEREDTIME_MS", "0")
+            member_done()
+            mgr.queue_vars(chan, q)
             world.bridge_destroy(br)
-            world.destroy(leg, CAUSE_NORMAL)
+            _after_step(chan, lambda: world.destroy(leg, CAUSE_NORMAL))
             _before_destroy(chan, lambda: complete("caller"))
             return "redirect"
+
+
+def _after_first_app_step(chan: Channel, fn: object) -> None:
+    """Run ``fn`` once the next application has started (03a: the transferred agent is
+    hung up after the caller's Dial() has begun)."""
+    chan.data.setdefault("after_app_start", []).append(fn)
+
+
+def _after_step(chan: Channel, fn: object) -> None:
+    chan.data.setdefault("after_step", []).append(fn)
 
 
 def _after_hangup(chan: Channel, fn: object) -> None:

@@ -43,6 +43,8 @@ class ReplayResult:
     closed: dict[int, bool] = field(default_factory=dict)
     banners: dict[int, bytes] = field(default_factory=dict)
     world: World | None = None
+    #: The scenario (keeps its MixMonitor spool directory alive).
+    scenario: Any = None
 
 
 def _decode(data: bytes) -> list[Message]:
@@ -110,7 +112,7 @@ async def replay(path: str | Path) -> ReplayResult:
     runner = server.runner
     scen.attach(server)
     conns: dict[int, _Conn] = {}
-    result = ReplayResult(p.name, world=world)
+    result = ReplayResult(p.name, world=world, scenario=scen)
     try:
         for block in blocks:
             await runner.advance_to(block.t)

@@ -10,6 +10,7 @@ the comparison rules where Asterisk's output is a race (each with its reason).
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -164,10 +165,14 @@ class Scenario:
         self.world: World | None = None
         self.server: AMIServer | None = None
         self.callers: list[str] = []
+        self._tmp = tempfile.TemporaryDirectory(prefix="pbx_sim-spool-")
+        #: Where MixMonitor writes its files during this replay.
+        self.spool_dir = self._tmp.name
 
     def build_world(self) -> World:
         spec = self.spec
         cfg = load_config(LAB_DIR)
+        cfg.monitor_dir = self.spool_dir
         world = World(
             cfg,
             now=spec.start,

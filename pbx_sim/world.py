@@ -76,6 +76,11 @@ __all__ = ["DEFAULT_EPOCH", "Device", "Hint", "Subscription", "TrunkCall", "Worl
 DEFAULT_EPOCH: Final = 1_795_306_970.0
 
 
+#: Seconds between two digits a phone sends, and how long each is pressed (09).
+DTMF_INTERVAL: Final = 0.24
+DTMF_PRESS: Final = 0.18
+
+
 class WorldError(Exception):
     """A caller misused the world API (unknown channel, bad argument)."""
 
@@ -245,6 +250,8 @@ class World:
         self.processed_calls = 0
         #: The FastAGI connector (set by the asyncio shell); None: AGI() fails at once.
         self.agi_handler: AGIHandler | None = None
+        #: Called when a MixMonitor recording file is complete: (channel, path, seconds).
+        self.on_recording: Callable[[Channel, str, float], None] | None = None
         #: Called for every task exception (the shell logs it); the world carries on.
         self.on_error: Callable[[str, BaseException], None] | None = None
         for ep in config.endpoints.values():
@@ -888,6 +895,8 @@ class World:
         """The channel is gone: Hangup, groups released, device state updated."""
         if chan.dead:
             return
+        for fn in chan.data.pop("before_hangup", ()):
+            fn()
         chan.dead = True
         if cause is None:
             cause = chan.hangup_cause
@@ -1139,15 +1148,29 @@ class World:
         chan = self._chan(channel)
         if chan is None or chan.dead:
             return
-        for d in digits:
-            self.emit("DTMFBegin", chan.snapshot(), (("Digit", d), ("Direction", "Received")))
-            self.emit(
-                "DTMFEnd",
-                chan.snapshot(),
-                (("Digit", d), ("DurationMs", str(duration_ms)), ("Direction", "Received")),
-            )
-            self.deliver_dtmf(chan, d)
+        # RFC 4733 as the lab's softphones sent it (09): a digit every 0.24 s, DTMFEnd
+        # 0.18 s after DTMFBegin; the digit reaches the application with DTMFEnd.
+        for i, d in enumerate(digits):
+            t = self.now + i * DTMF_INTERVAL
+            self.call_at(t, self._dtmf_begin, chan, d)
+            self.call_at(t + DTMF_PRESS, self._dtmf_end, chan, (d, duration_ms))
+        self._advance(self.now)
         self._drain()
+
+    def _dtmf_begin(self, chan: Channel, digit: str) -> None:
+        if not chan.dead:
+            self.emit("DTMFBegin", chan.snapshot(), (("Digit", digit), ("Direction", "Received")))
+
+    def _dtmf_end(self, chan: Channel, arg: tuple[str, int]) -> None:
+        if chan.dead:
+            return
+        digit, ms = arg
+        self.emit(
+            "DTMFEnd",
+            chan.snapshot(),
+            (("Digit", digit), ("DurationMs", str(ms)), ("Direction", "Received")),
+        )
+        self.deliver_dtmf(chan, digit)
 
     def deliver_dtmf(self, chan: Channel, digit: str) -> None:
         """Hand a digit to whatever reads DTMF on the channel (dialplan app or bridge)."""

@@ -11,6 +11,7 @@ listed in pbx_sim.compare (ignored families, normalised values) and in the scena
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,14 @@ FULL = (
     "02a",
     "02b",
     "02c",
+    "03a",
+    "03b",
     "04a",
     "04c",
     "05b",
+    "06c",
+    "08",
+    "09",
     "10",
     "11",
     "12",
@@ -60,6 +66,20 @@ async def test_replay_matches_asterisk(path: Path) -> None:
         if conn in result.expected:
             assert result.actual[conn] or not result.expected[conn]
             assert closed or conn == 4
+
+
+async def test_mixmonitor_writes_a_wav_file() -> None:
+    """08: the recording is a real WAV file (8 kHz, 16-bit mono, as long as the recording
+    ran: 3.64 s -> 7.67 s, 64,044 bytes in the capture)."""
+    path = next(p for p in PATHS if p.name.startswith("08"))
+    result = await replay(path)
+    wav = Path(result.scenario.spool_dir) / "cti-rec-1795307141.wav"
+    assert wav.exists()
+    with wave.open(str(wav)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 8000)
+        seconds = w.getnframes() / 8000
+    assert abs(seconds - 4.025) < 0.05
+    assert abs(wav.stat().st_size - 64044) < 800
 
 
 def test_every_deliberate_difference_has_a_reason() -> None:
