@@ -10,6 +10,7 @@ and hypothesis shuffles and drops real events to show that nothing makes it rais
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from cti.ami import AMIDecoder, Message
 from cti.ami.transcript import conn_streams, read_transcript, transcript_paths
+from cti.bench import ingest
 from cti.calls import (
     CallAnswered,
     CallBridged,
@@ -646,3 +648,12 @@ def test_any_order_or_loss_of_events_never_raises(picks: list[int]) -> None:
             assert uid in model.channels
     model.resync(float(len(picks)), channels=[])
     assert not model.calls and not model.channels
+
+
+def test_ingest_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ingest.main(["--repeat", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["events"] > 4000 and result["events_per_s"] > 0
+    model = result["ours"]["model"]
+    assert model["calls_started"] == model["calls_ended"] > 0
+    assert result["baseline_panoramisk"]["events_per_s"] > 0
