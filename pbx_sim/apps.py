@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from . import dial, ivr, queues, recording
+from . import dial, ivr, pickup, queues, recording
 from .basics import answer, goto, moh_start, moh_stop, prompt_duration, sleep
 from .channels import Channel, Signal
 from .dialplan import split_args
@@ -77,7 +77,7 @@ def pbx_run(world: World, chan: Channel) -> Generator[float | None, Signal, None
         res = app(world, chan, data)
         if not isinstance(res, int):
             res = yield from res
-        if chan.dead:
+        if chan.dead or res == pickup.HANDED_OVER:
             return
         for fn in chan.data.pop("after_step", ()):
             fn()
@@ -341,6 +341,8 @@ def _late_register() -> None:
     register("Read", ivr.app_read)
     register("BackGround", ivr.app_background)
     register("WaitExten", ivr.app_waitexten)
+    register("PickupChan", pickup.app_pickupchan)
+    register("Pickup", pickup.app_pickup)
     register("MixMonitor", recording.app_mixmonitor)
     register("StopMixMonitor", recording.app_stopmixmonitor)
 

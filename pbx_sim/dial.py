@@ -234,7 +234,7 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
             for leg in legs:
                 world.destroy(leg, CAUSE_NORMAL)
             return 1
-        if who is None or who not in legs:
+        if who is None or (who not in legs and kind != "picked_up"):
             continue
         if kind == "ringing":
             if not ring_seen:
@@ -246,6 +246,13 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
                 "DialState", chan.snapshot(), who.snapshot("Dest"), (("DialStatus", "RINGING"),)
             )
         elif kind == "answer":
+            answered = who
+        elif kind == "picked_up" and info in legs:
+            # Another phone picked the ringing leg up (06a, 06b): it answers instead.
+            legs.remove(info)
+            world.set_connected(chan, who.cid_num, who.cid_name)
+            legs.append(who)
+            who.variables.setdefault("DIALEDPEERNUMBER", info.variables.get("DIALEDPEERNUMBER", ""))
             answered = who
         elif kind == "leg_hangup":
             cause = info[0] if info else CAUSE_NORMAL
@@ -272,7 +279,6 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
     if chan.state != UP:
         world.set_state(chan, UP)
     answer_time = world.now
-    chan.hangup_cause = chan.hangup_cause or CAUSE_NORMAL
     res = yield from bridge_call(world, chan, answered, started=started, answered_at=answer_time)
     return res
 
@@ -298,6 +304,9 @@ def bridge_call(
     while True:
         sig = yield None
         kind, who, info = sig
+        if kind in ("hangup", "leg_hangup") and chan.hangup_cause == 0:
+            # The bridge ends with Normal Clearing for the caller (06a).
+            chan.hangup_cause = CAUSE_NORMAL
         if kind == "hangup" and who is chan:
             # The caller hung up (03a, 04a, 06c).
             clear_bridge_vars(world, chan, peer)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .apps import APPS
+from .pickup import HANDED_OVER
 from .channels import Channel, Signal
 from .dial import LegFailure, create_leg, parse_dialstring, start_leg
 from .model import (
@@ -143,8 +144,10 @@ def _originate(
     if req.has_callerid:
         num = req.cid_num or leg.cid_num
         name = req.cid_name or leg.cid_name
-        if leg.tech == "Local":
-            world.set_callerid(leg, req.cid_num, req.cid_name)
+        if leg.tech == "Local" or (num, name) != (leg.cid_num, leg.cid_name):
+            # The requested caller id replaces the endpoint's (06a); unchanged, nothing
+            # is published (04a).
+            world.set_callerid(leg, num, name)
         world.set_connected(leg, num, name)
         if two is not None:
             # ;2 gets caller id and connected line together: the snapshot published with
@@ -191,6 +194,9 @@ def _originate(
     # Answered.
     world.emit("DialEnd", leg.snapshot("Dest"), (("DialStatus", "ANSWER"),))
     leg.owner = None
+    # The originated channel carries Normal Clearing from now on (04a: its BYE shows
+    # HangupRequest Cause 16).
+    leg.hangup_cause = CAUSE_NORMAL
     if req.application:
         response_event(world, req, True, 4, leg)
         _finish_sync(reply, req, True)
@@ -215,10 +221,10 @@ def run_app(
     app = APPS.get(app_name.lower())
     chan.app = app_name
     chan.app_data = data
+    res = 0
     if app is not None:
-        res = app(world, chan, data)
-        if not isinstance(res, int):
-            res = yield from res
-    if chan.dead:
+        r = app(world, chan, data)
+        res = r if isinstance(r, int) else (yield from r)
+    if chan.dead or res == HANDED_OVER:
         return
     world.destroy(chan, chan.hangup_cause)

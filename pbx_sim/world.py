@@ -188,6 +188,12 @@ class TrunkCall:
     cause: int = 0
 
 
+def _uid_age(uid: str) -> tuple[int, str]:
+    """Sort key of a Uniqueid (``epoch.sequence``): lower sequence = older."""
+    tail = uid.rsplit(".", 1)[-1]
+    return (int(tail), uid) if tail.isdigit() else (1 << 62, uid)
+
+
 def _contrib(chan_state: int) -> str | None:
     """Which device counter a channel in this state adds to."""
     if chan_state == UP:
@@ -901,6 +907,12 @@ class World:
         if cause is None:
             cause = chan.hangup_cause
         chan.hangup_cause = cause
+        owner = chan.owner
+        if cause == CAUSE_NORMAL and owner is not None and owner.chan is not None:
+            # A leg dialled by the channel cleared normally: the channel's hangup cause
+            # becomes Normal Clearing (06c, 03a; a 486 or an abandon leaves it at 0).
+            if not owner.chan.dead and owner.chan.hangup_cause == 0:
+                owner.chan.hangup_cause = CAUSE_NORMAL
         if chan.bridge is not None:
             # Should have left already; keep the world consistent anyway.
             br = chan.bridge
@@ -964,6 +976,14 @@ class World:
     def bridge_enter(self, br: Bridge, chan: Channel) -> None:
         br.channels.append(chan)
         chan.bridge = br
+        if len(br.channels) > 1:
+            # Bridged channels share the oldest Linkedid (06a: the picker takes the
+            # caller's).
+            oldest = min((c.linkedid for c in br.channels), key=_uid_age)
+            for c in br.channels:
+                if c.linkedid != oldest:
+                    c.linkedid = oldest
+                    c.changed()
         self.emit("BridgeEnter", br.headers(), chan.snapshot())
 
     def bridge_leave(self, br: Bridge, chan: Channel) -> None:
