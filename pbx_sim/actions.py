@@ -210,7 +210,7 @@ def _status_fields(world: World, chan: Channel) -> list[tuple[str, str]]:
         ("Writetrans", "(gsm@8000)->(slin@8000)->(ulaw@8000)" if moh else ""),
         ("Callgroup", "0"),
         ("Pickupgroup", "0"),
-        ("Seconds", str(int(world.now - chan.created_at))),
+        ("Seconds", str(world.elapsed(chan.created_at))),
     ]
 
 
@@ -788,7 +788,7 @@ def cli(world: World, cmd: str) -> list[str]:
                         "",
                         "",
                         "3",
-                        str(int(world.now - c.created_at)),
+                        str(world.elapsed(c.created_at)),
                         c.bridge.uniqueid if c.bridge else "",
                         c.uniqueid,
                     )
@@ -800,7 +800,7 @@ def cli(world: World, cmd: str) -> list[str]:
     if cmd.startswith("queue show"):
         return _queue_show(world, cmd[len("queue show") :].strip())
     if cmd == "core show uptime seconds":
-        up = int(world.now - world.boot_time)
+        up = world.elapsed(world.boot_time)
         return [f"System uptime: {up}", f"Last reload: {up}"]
     return [f"No such command '{cmd}' (type 'core show help {cmd}' for other possible commands)"]
 
@@ -825,7 +825,7 @@ def _queue_show(world: World, name: str) -> list[str]:
             out.append(f"      {m.name} ({m.interface}){paused} ({state}) {taken}")
         out.append("   Callers: ")
         for i, c in enumerate(q.callers, 1):
-            w = int(world.now - c.joined_at)
+            w = world.elapsed(c.joined_at)
             out.append(f"      {i}. {c.chan.name} (wait: {w // 60}:{w % 60:02d}, prio: 0)")
         out.append("")
     if not out:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .apps import APPS
-from .pickup import HANDED_OVER
 from .channels import Channel, Signal
 from .dial import LegFailure, create_leg, parse_dialstring, start_leg
 from .model import (
@@ -24,6 +23,7 @@ from .model import (
     CAUSE_NORMAL,
     UP,
 )
+from .pickup import HANDED_OVER
 
 if TYPE_CHECKING:
     from .reply import ActionReply
@@ -194,15 +194,15 @@ def _originate(
     # Answered.
     world.emit("DialEnd", leg.snapshot("Dest"), (("DialStatus", "ANSWER"),))
     leg.owner = None
-    # The originated channel carries Normal Clearing from now on (04a: its BYE shows
-    # HangupRequest Cause 16).
-    leg.hangup_cause = CAUSE_NORMAL
     if req.application:
         response_event(world, req, True, 4, leg)
         _finish_sync(reply, req, True)
         world.start_task(run_app(world, leg, req.application, req.data), leg)
         return
     world.set_position(leg, req.context, req.exten or "s", req.priority)
+    # An originated channel sent into the dialplan carries Normal Clearing from now on
+    # (04a: its BYE shows HangupRequest Cause 16; an application leg keeps 0, 05a).
+    leg.hangup_cause = CAUSE_NORMAL
 
     def answered() -> None:
         response_event(world, req, True, 4, leg)

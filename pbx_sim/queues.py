@@ -428,7 +428,7 @@ class QueueManager:
             ("CallerIDName", ch.cid_name or "unknown"),
             ("ConnectedLineNum", ch.conn_num or "unknown"),
             ("ConnectedLineName", ch.conn_name or "unknown"),
-            ("Wait", str(int(self.world.now - c.joined_at))),
+            ("Wait", str(self.world.elapsed(c.joined_at))),
             ("Priority", "0"),
         ]
 
@@ -439,7 +439,7 @@ class QueueManager:
             for m in q.members
             if not m.paused and m.device is not None and m.device.state == DS_NOT_INUSE
         )
-        longest = max((int(self.world.now - c.joined_at) for c in q.callers), default=0)
+        longest = max((self.world.elapsed(c.joined_at) for c in q.callers), default=0)
         return [
             ("Queue", q.name),
             ("LoggedIn", str(logged)),
@@ -583,7 +583,7 @@ def _abandon(
         # Asterisk 22 reports the cancelled leg twice (02b).
         world.emit("DialEnd", chan.snapshot(), dest, (("DialStatus", "CANCEL"),))
         world.emit("DialEnd", chan.snapshot(), dest, (("DialStatus", "CANCEL"),))
-    hold = int(world.now - c.joined_at)
+    hold = world.elapsed(c.joined_at)
     world.set_var(chan, "QUEUEWAIT", str(hold))
     world.set_var(chan, "QUEUEWAIT_MS", str(hold * 1000))
     dialed_ms = round((world.now - chan.created_at) * 1000)
@@ -775,8 +775,8 @@ def _connect(
     q = c.queue
     world.emit("DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "ANSWER"),))
     moh_stop(world, chan)
-    hold = int(world.now - c.joined_at)
-    ring = int(world.now - float(leg.data.get("ring_start", world.now)))
+    hold = world.elapsed(c.joined_at)
+    ring = world.elapsed(float(leg.data.get("ring_start", world.now)))
     q.holdtime = mgr._avg(q.holdtime, hold)
     if q.cfg.setinterfacevar:
         _member_vars(world, chan, m)
@@ -821,14 +821,14 @@ def _connect(
         if stats_done:
             return
         stats_done = True
-        q.talktime = mgr._avg(q.talktime, int(world.now - connected_at))
+        q.talktime = mgr._avg(q.talktime, world.elapsed(connected_at))
         q.completed += 1
         m.in_call = False
         m.calls_taken += 1
         m.last_call = int(world.epoch())
 
     def complete(reason: str) -> None:
-        talk = int(world.now - connected_at)
+        talk = world.elapsed(connected_at)
         # Once the agent's channel is gone there is no Dest snapshot any more (03b).
         dest = () if leg.dead else leg.snapshot("Dest")
         world.emit(

@@ -284,6 +284,10 @@ class World:
         """Wall-clock (Unix) time for a world time (default: the current one)."""
         return self._epoch0 + (self.now if now is None else now)
 
+    def elapsed(self, since: float) -> int:
+        """Whole seconds since world time ``since`` (a hair of float error forgiven)."""
+        return int(self.now - since + 1e-6)
+
     def new_uniqueid(self) -> str:
         uid = f"{int(self._epoch0 + self.now)}.{self._uid}"
         self._uid += 1
@@ -903,6 +907,8 @@ class World:
             return
         for fn in chan.data.pop("before_hangup", ()):
             fn()
+        for spyer in chan.data.pop("spies", ()):
+            self.signal(spyer.task, ("spyee_gone", chan, None))
         chan.dead = True
         if cause is None:
             cause = chan.hangup_cause
