@@ -913,12 +913,12 @@ class World:
         if cause is None:
             cause = chan.hangup_cause
         chan.hangup_cause = cause
-        owner = chan.owner
-        if cause == CAUSE_NORMAL and owner is not None and owner.chan is not None:
+        dialler = chan.owner.chan if chan.owner is not None else None
+        if cause == CAUSE_NORMAL and dialler is not None and not dialler.dead:
             # A leg dialled by the channel cleared normally: the channel's hangup cause
             # becomes Normal Clearing (06c, 03a; a 486 or an abandon leaves it at 0).
-            if not owner.chan.dead and owner.chan.hangup_cause == 0:
-                owner.chan.hangup_cause = CAUSE_NORMAL
+            if dialler.hangup_cause == 0:
+                dialler.hangup_cause = CAUSE_NORMAL
         if chan.bridge is not None:
             # Should have left already; keep the world consistent anyway.
             br = chan.bridge
