@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -432,6 +433,56 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+USE_LOCK_WAIT_S = 300.0
+# One flock per (process, install): held while this process runs an Asterisk from it.
+_use_locks: dict[Path, tuple[int, int]] = {}
+
+
+def _acquire_use_lock(install: Install, say: Say, wait_s: float = USE_LOCK_WAIT_S) -> None:
+    """Serialise *processes* that run an Asterisk from the same install (two test runs at
+    once): the second waits instead of killing the first one's Asterisk as stale."""
+    path = install.state_dir / "instance.lock"
+    if path in _use_locks:
+        fd, count = _use_locks[path]
+        _use_locks[path] = (fd, count + 1)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    deadline = time.monotonic() + wait_s
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if not told:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                say(f"waiting for PID {holder}, which runs an Asterisk from {install.root}")
+                told = True
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise StartError(
+                    f"another process keeps an Asterisk from {install.root} running",
+                    f"wait for it or stop it; lock file {path}",
+                ) from None
+            time.sleep(0.1)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _use_locks[path] = (fd, 1)
+
+
+def _release_use_lock(install: Install) -> None:
+    path = install.state_dir / "instance.lock"
+    if path not in _use_locks:
+        return
+    fd, count = _use_locks.pop(path)
+    if count > 1:
+        _use_locks[path] = (fd, count - 1)
+        return
+    os.ftruncate(fd, 0)
+    os.close(fd)  # releases the flock
+
+
 class AsteriskInstance:
     """One Asterisk from ``install`` (or a chroot path) with ``config_dir`` on ``ports``.
 
@@ -473,6 +524,7 @@ class AsteriskInstance:
         self.pid: int | None = None
         self.timings: dict[str, float] = {}
         self._t_exec = 0.0
+        self._holds_lock = False
 
     # -- paths
     @property
@@ -590,6 +642,27 @@ class AsteriskInstance:
                 f"Asterisk already running as PID {pid} ({self.state_path})",
                 "stop it first (hotline asterisk down)",
             )
+        # Held while this process runs the Asterisk; a detached one (hotline asterisk up)
+        # outlives us, so the lock covers only its start.
+        t_lock = time.monotonic()
+        _acquire_use_lock(self.install, self.say)
+        self.timings["lock_wait_s"] = time.monotonic() - t_lock
+        self._holds_lock = True
+        try:
+            ready = self._start(timeout)
+        except BaseException:
+            self._drop_lock()
+            raise
+        if self.detach:
+            self._drop_lock()
+        return ready
+
+    def _drop_lock(self) -> None:
+        if self._holds_lock:
+            self._holds_lock = False
+            _release_use_lock(self.install)
+
+    def _start(self, timeout: float) -> float:
         if self.kill_stale():
             deadline = time.monotonic() + 2.0
             while _port_open(self.ports.ami) and time.monotonic() < deadline:
@@ -709,6 +782,7 @@ class AsteriskInstance:
         pid, _ = self._recorded_pid()
         if pid is None:
             self._clear_state()
+            self._drop_lock()
             return None
         t0 = time.monotonic()
         child = self.proc if self.proc is not None and self.proc.pid == pid else None
@@ -719,6 +793,7 @@ class AsteriskInstance:
         self.pid = None
         self.proc = None
         self._clear_state()
+        self._drop_lock()
         return elapsed
 
     def status(self) -> Status:

@@ -137,6 +137,28 @@ class PrivateNetns:
         loopback_up()
         return ns
 
+    @classmethod
+    def join(cls, pid: int) -> PrivateNetns:
+        """Move the calling thread into the network namespace of process ``pid`` (an
+        Asterisk started with ``netns="private"``); ``restore()`` moves it back.
+
+        The demo pattern: open the HTTP listening socket first (it stays in the host's
+        namespace, where the browser is), then join Asterisk's namespace, so AMI, FastAGI
+        and softphone sockets made afterwards are beside Asterisk, behind loopback."""
+        ns = cls()
+        target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(_thread_ns_path(), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns(target, CLONE_NEWNET)
+        except NamespaceError:
+            os.close(fd)
+            raise
+        finally:
+            os.close(target)
+        ns._original_fd = fd
+        ns.entered = True
+        return ns
+
     @contextlib.contextmanager
     def outside(self) -> Iterator[None]:
         """Run the block back in the original namespace (sockets made there stay there)."""

@@ -172,7 +172,8 @@ def test_second_start_is_fast(
     instance = AsteriskInstance(install, LAB_CONFIG, LAB_PORTS, state_dir=tmp_path)
     try:
         ready = instance.start()
-        total = time.monotonic() - t0
+        # waiting for another test process that uses the same chroot is not start time
+        total = time.monotonic() - t0 - instance.timings["lock_wait_s"]
         print(
             f"cached start: AMI port {instance.timings['ami_port_s']:.3f} s, fully booted "
             f"{ready:.3f} s, with provisioning check {total:.3f} s"
@@ -250,3 +251,38 @@ def test_asterisk_dies_with_its_driver(asterisk_install: Install, tmp_path: Path
         if driver.poll() is None:
             driver.kill()
         driver.wait()
+
+
+def test_host_listener_with_asterisk_in_its_own_namespace(
+    asterisk_install: Install, asterisk: AsteriskInstance, tmp_path: Path
+) -> None:
+    """The pattern for `hotline demo --pbx asterisk` without any Asterisk socket in the
+    host's namespace: HTTP listens where the browser is, everything else joins Asterisk's
+    private namespace."""
+    asterisk.stop()
+    outer = current_netns_id()
+    with socket.create_server(("127.0.0.1", 0)) as http:  # "the host": the browser's side
+        http_port = http.getsockname()[1]
+        isolated = AsteriskInstance(
+            asterisk_install, LAB_CONFIG, LAB_PORTS, netns="private", state_dir=tmp_path
+        )
+        isolated.start()
+        try:
+            assert isolated.pid is not None
+            assert os.readlink(f"/proc/{isolated.pid}/ns/net") != outer
+            with socket.socket() as probe:  # not reachable from the outer namespace
+                probe.settimeout(0.5)
+                assert probe.connect_ex(("127.0.0.1", LAB_PORTS.ami)) != 0
+            joined = PrivateNetns.join(isolated.pid)
+            try:
+                assert interfaces() == ["lo"]
+                with socket.create_connection(("127.0.0.1", LAB_PORTS.ami), timeout=2) as ami:
+                    assert ami.recv(64).startswith(b"Asterisk Call Manager/")
+                with joined.outside(), socket.create_connection(("127.0.0.1", http_port)):
+                    browser, _ = http.accept()  # the listener made before joining still works
+                    browser.close()
+            finally:
+                joined.restore()
+            assert current_netns_id() == outer
+        finally:
+            isolated.stop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,11 +20,14 @@ from cti.asterisk.errors import (
     DebootstrapError,
     NotRootError,
     ProvisionError,
+    StartError,
 )
 from cti.asterisk.instance import (
     AsteriskInstance,
     Ports,
+    _acquire_use_lock,
     _is_server_cmdline,
+    _release_use_lock,
     check_loopback,
     install_config,
 )
@@ -280,3 +285,34 @@ def test_instance_status_down_without_state(tmp_path: Path) -> None:
     status = instance.status()
     assert not status.running and status.describe() == "down"
     assert instance.stop() is None
+
+
+def test_a_second_process_waits_for_the_install(tmp_path: Path) -> None:
+    install = fake_chroot(tmp_path)
+    lock = install.state_dir / "instance.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode())\n"
+            "print('locked', flush=True); time.sleep(30)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        said: list[str] = []
+        with pytest.raises(StartError, match="another process keeps an Asterisk"):
+            _acquire_use_lock(install, said.append, wait_s=0.3)
+        assert said == [f"waiting for PID {holder.pid}, which runs an Asterisk from {install.root}"]
+    finally:
+        holder.kill()
+        holder.wait()
+    _acquire_use_lock(install, said.append, wait_s=2)  # free again
+    _acquire_use_lock(install, said.append, wait_s=0)  # re-entrant within a process
+    _release_use_lock(install)
+    _release_use_lock(install)
+    assert lock.read_text() == ""
