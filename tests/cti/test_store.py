@@ -4,7 +4,10 @@ CSV import, agents and passwords, call records, agent states, groups, seeding.""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
+import random
 import signal
 import sqlite3
 import sys
@@ -13,7 +16,10 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
+import structlog
 
+from cti.bench import store as bench
+from cti.bench.store import make_csv, spell
 from cti.config import Role, demo_config
 from cti.store import (
     CallLeg,
@@ -911,3 +917,37 @@ async def test_seed_from_config(tmp_path: Path) -> None:
 
         no_password = await db.seed_from_config(config)
         assert no_password == type(no_password)()
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+def test_bench_store_prints_one_json_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        args = ["--customers", "300", "--lookups", "200", "--upserts", "60", "--json"]
+        code = bench.main([*args, "--dir", str(tmp_path)])
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        structlog.reset_defaults()
+    assert code == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["customers"] == 300 and result["upserts"] == 60
+    assert 0.85 < result["lookup_found_fraction"] < 0.95  # 10 % unknown numbers
+    for key in ("lookup_p50_us", "lookup_p99_us", "screen_pop_p50_us", "upsert_per_s"):
+        assert result[key] > 0
+    assert list(tmp_path.iterdir()) == []  # its temporary files are gone
+
+
+def test_bench_spellings_all_normalise_to_the_stored_key() -> None:
+    rng = random.Random(3)
+    _, numbers = make_csv(200, seed=3)
+    for number in numbers:
+        for _ in range(5):
+            assert normalize_phone(spell(number, rng)) == normalize_phone(number)
