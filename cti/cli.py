@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "acd": ("cti.bench.routing", "routing decisions against a linear-scan router"),
     "ami": ("cti.ami.bench", "AMI ingest against panoramisk's parser"),
+    "store": ("cti.bench.store", "screen-pop look-ups and call-record writes on SQLite"),
 }
 
 
