@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
-from .basics import moved_out_of_bridge
+from .basics import answer, moved_out_of_bridge
 from .channels import Bridge, Channel, Signal, Task
 from .dialplan import split_args
 from .model import (
@@ -94,6 +94,7 @@ def create_leg(
     linkedid: str | None,
     exten_for_leg: str | None = None,
     uniqueid: str | None = None,
+    other_uniqueid: str | None = None,
 ) -> Channel:
     """Create the outgoing channel for ``dialstring`` (Newchannel, state Down).
 
@@ -128,7 +129,7 @@ def create_leg(
         if not world.config.dialplan.find_extension(context, exten):
             raise LegFailure(CAUSE_UNALLOCATED, f"no such extension {exten}@{context}")
         one, _two = world.new_local_pair(
-            exten, context, linkedid=linkedid, uniqueids=(uniqueid, None)
+            exten, context, linkedid=linkedid, uniqueids=(uniqueid, other_uniqueid)
         )
         one.owner = owner
         return one
@@ -190,7 +191,7 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
         world.newexten(leg, "AppDial", "(Outgoing Line)")
         if trunk:
             world.set_callerid(leg, user, chan.cid_name)
-        world.set_connected(leg, chan.cid_num, chan.cid_name)
+        world.emit("NewConnectedLine", leg.snapshot())
         dialstring = f"{user}@{resource}" if user else resource
         world.emit(
             "DialBegin", chan.snapshot(), leg.snapshot("Dest"), (("DialString", dialstring),)
@@ -245,6 +246,10 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
             world.emit(
                 "DialState", chan.snapshot(), who.snapshot("Dest"), (("DialStatus", "RINGING"),)
             )
+            peer = chan.local_peer
+            if peer is not None and chan.state != UP and chan.name.endswith(";2"):
+                # Ringing indicated to a Local ;2 shows on ;1 (04b).
+                world.leg_ringing(peer)
         elif kind == "answer":
             answered = who
         elif kind == "picked_up" and info in legs:
@@ -277,8 +282,11 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
             )
             world.destroy(leg, CAUSE_ANSWERED_ELSEWHERE)
     if chan.state != UP:
-        world.set_state(chan, UP)
+        answer(world, chan)
     answer_time = world.now
+    # The answered callee carries Normal Clearing (04b: the trunk party's BYE shows
+    # HangupRequest Cause 16).
+    answered.hangup_cause = answered.hangup_cause or CAUSE_NORMAL
     res = yield from bridge_call(world, chan, answered, started=started, answered_at=answer_time)
     return res
 

@@ -129,18 +129,27 @@ def _originate(
     task = world._running
     _tech, resource, _user = parse_dialstring(req.channel)
     try:
-        leg = create_leg(world, task, req.channel, linkedid=None, uniqueid=req.channel_id)
+        leg = create_leg(
+            world,
+            task,
+            req.channel,
+            linkedid=None,
+            uniqueid=req.channel_id,
+            other_uniqueid=req.other_channel_id,
+        )
     except LegFailure:
         # Unknown endpoint: "queued", then an immediate failure, no channel (04c #3).
         response_event(world, req, False, 0, None)
         _finish_sync(reply, req, False)
         return
     two = leg.local_peer
-    if two is not None and req.other_channel_id:
-        world.rename_uniqueid(two, req.other_channel_id)
     world.newexten(leg, "AppDial2", "(Outgoing Line)")
     for name, value in reversed(req.variables):
         world.set_var(leg, name, value)
+    if two is not None:
+        # The variables reach the ;2 half too (04b).
+        for name, value in reversed(req.variables):
+            world.set_var(two, name, value)
     if req.has_callerid:
         num = req.cid_num or leg.cid_num
         name = req.cid_name or leg.cid_name
@@ -154,7 +163,7 @@ def _originate(
             # its NewCallerid already shows both (10).
             world.set_connected(two, req.cid_num, req.cid_name, emit=False)
             world.set_callerid(two, req.cid_num, req.cid_name)
-            world.set_connected(two, req.cid_num, req.cid_name)
+            world.emit("NewConnectedLine", two.snapshot())
     dialstring = resource
     dest = leg
     if leg.tech == "Local":

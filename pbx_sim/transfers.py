@@ -37,17 +37,22 @@ def pvt_callid(world: World, chan: Channel) -> str:
 
 
 def bridge_vars(world: World, first: Channel, second: Channel) -> None:
+    """BRIDGEPEER on both; BRIDGEPVTCALLID (the peer's SIP Call-ID) only when the peer is
+    a PJSIP channel (a Local peer has none, 04b)."""
     world.set_var(first, "BRIDGEPEER", second.name)
-    world.set_var(first, "BRIDGEPVTCALLID", pvt_callid(world, second))
+    if second.tech == "PJSIP":
+        world.set_var(first, "BRIDGEPVTCALLID", pvt_callid(world, second))
     world.set_var(second, "BRIDGEPEER", first.name)
-    world.set_var(second, "BRIDGEPVTCALLID", pvt_callid(world, first))
+    if first.tech == "PJSIP":
+        world.set_var(second, "BRIDGEPVTCALLID", pvt_callid(world, first))
 
 
 def clear_bridge_vars(world: World, first: Channel, second: Channel) -> None:
-    for chan in (first, second):
+    for chan, peer in ((first, second), (second, first)):
         if not chan.dead:
             world.set_var(chan, "BRIDGEPEER", "")
-            world.set_var(chan, "BRIDGEPVTCALLID", "")
+            if peer.tech == "PJSIP":
+                world.set_var(chan, "BRIDGEPVTCALLID", "")
 
 
 def controller_of(chan: Channel) -> Task | None:

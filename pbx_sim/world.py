@@ -552,10 +552,19 @@ class World:
         dev: Device | None = chan.dev
         if dev is None:
             return
-        a = _contrib(old) if old is not None else None
-        b = _contrib(new) if new is not None else None
-        if a == b and dev.cachable:
+        if not dev.cachable:
+            # chan_local: the device is in use while a pair whose ;2 runs the dialplan
+            # exists (counted in local_call / destroy of ;1); every state change of its
+            # channels is published (04b, 10).
+            if new is None and chan.data.pop("local_active", False):
+                dev.inuse -= 1
+            self._device_recompute(dev)
             return
+        else:
+            a = _contrib(old) if old is not None else None
+            b = _contrib(new) if new is not None else None
+            if a == b:
+                return
         if a is not None:
             setattr(dev, a, getattr(dev, a) - 1)
         if b is not None:
@@ -831,11 +840,30 @@ class World:
             )
 
     def set_connected(self, chan: Channel, num: str, name: str, *, emit: bool = True) -> None:
+        """Update the connected line; NewConnectedLine only if it changed."""
+        if (chan.conn_num, chan.conn_name) == (num, name):
+            return
         chan.conn_num = num
         chan.conn_name = name
         chan.changed()
         if emit:
             self.emit("NewConnectedLine", chan.snapshot())
+            self._local_connected(chan, num, name)
+
+    def _local_connected(self, chan: Channel, num: str, name: str) -> None:
+        """A Local ;1 learns who it is connected to: the ;2 half takes that as its caller
+        id (published lazily, when it next leaves a bridge) and the party bridged with ;2
+        sees it as its connected line (04b)."""
+        two = chan.local_peer
+        if two is None or not chan.name.endswith(";1") or two.dead:
+            return
+        if (two.cid_num, two.cid_name) != (num, name):
+            two.data["callerid_pending"] = (num, name)
+        br = two.bridge
+        if br is not None:
+            for other in br.channels:
+                if other is not two:
+                    self.set_connected(other, num, name)
 
     def set_position(self, chan: Channel, context: str, exten: str, priority: int) -> None:
         chan.context = context
@@ -996,6 +1024,9 @@ class World:
         if chan in br.channels:
             br.channels.remove(chan)
         chan.bridge = None
+        pending = chan.data.pop("callerid_pending", None)
+        if pending is not None:
+            self.set_callerid(chan, *pending)
         self.emit("BridgeLeave", br.headers(), chan.snapshot())
 
     def bridge_destroy(self, br: Bridge) -> None:
@@ -1220,6 +1251,9 @@ class World:
         """Dialling ``Local/exten@context;1`` starts the dialplan on ``;2``."""
         two = one.local_peer
         if two is not None and not two.dead and two.task is None:
+            if one.dev is not None and not one.data.get("local_active"):
+                one.data["local_active"] = True
+                one.dev.inuse += 1
             self.start_pbx(two)
 
     def local_answered(self, one: Channel) -> None:
