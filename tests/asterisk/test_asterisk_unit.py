@@ -316,3 +316,19 @@ def test_a_second_process_waits_for_the_install(tmp_path: Path) -> None:
     _release_use_lock(install)
     _release_use_lock(install)
     assert lock.read_text() == ""
+
+
+def test_system_asterisk_keeps_everything_in_the_state_dir(tmp_path: Path) -> None:
+    """With the host's own /usr/sbin/asterisk, /etc/asterisk is only read (as the stock
+    files); the configuration and every writable directory live in the state dir."""
+    install = Install("system", Path("/"), "22.0.0", tmp_path / "system")
+    install_config(install, LAB_CONFIG, Ports(15038, 15060), say=lambda _: None)
+    conf = install.etc_dir / "asterisk.conf"
+    text = conf.read_text()
+    assert f"astetcdir => {install.etc_dir}" in text
+    assert f"astrundir => {tmp_path / 'system/run'}" in text
+    assert f"astspooldir => {tmp_path / 'system/spool'}" in text
+    assert install.ctl_path == tmp_path / "system/run/asterisk.ctl"
+    assert install.argv("-f")[:3] == ["/usr/sbin/asterisk", "-C", str(conf)]
+    assert (install.etc_dir / "queues.conf").is_file()
+    assert install.resolv_conf == Path("/etc/resolv.conf")  # hidden in a private mount ns
