@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
-from . import dial, ivr, pickup, queues, recording, spy
+from . import conference, dial, ivr, pickup, queues, recording, spy
 from .basics import answer, goto, moh_start, moh_stop, prompt_duration, sleep
 from .channels import Channel, Signal
 from .dialplan import split_args
@@ -342,6 +342,7 @@ def _late_register() -> None:
     register("BackGround", ivr.app_background)
     register("WaitExten", ivr.app_waitexten)
     register("ChanSpy", spy.app_chanspy)
+    register("ConfBridge", conference.app_confbridge)
     register("PickupChan", pickup.app_pickupchan)
     register("Pickup", pickup.app_pickup)
     register("MixMonitor", recording.app_mixmonitor)

@@ -222,7 +222,17 @@ class Bridge:
     """A bridge: ``basic``/``simple_bridge`` for two-party calls, ``base``/``softmix`` for
     ConfBridge."""
 
-    __slots__ = ("channels", "creator", "data", "name", "technology", "type", "uniqueid", "video")
+    __slots__ = (
+        "channels",
+        "creator",
+        "data",
+        "hidden",
+        "name",
+        "technology",
+        "type",
+        "uniqueid",
+        "video",
+    )
 
     def __init__(
         self,
@@ -240,11 +250,13 @@ class Bridge:
         self.name = name
         self.video = "none"
         self.channels: list[Channel] = []
+        #: Members never announced (ConfBridge's announcer) but counted.
+        self.hidden = 0
         self.data: dict[str, Any] = {}
 
     def headers(self, count: int | None = None) -> list[tuple[str, str]]:
         """The bridge snapshot block (``BridgeUniqueid`` ... ``BridgeVideoSourceMode``)."""
-        n = len(self.channels) if count is None else count
+        n = len(self.channels) + self.hidden if count is None else count
         return [
             ("BridgeUniqueid", self.uniqueid),
             ("BridgeType", self.type),

@@ -154,6 +154,10 @@ GLOBAL_IGNORED_VALUES: Final[dict[tuple[str, str], str]] = {
 FLOATING_EVENTS: Final[dict[str, str]] = {
     "AgentComplete": "app_queue publishes it from its stasis subscription when the bridge "
     "breaks, racing the bridge's BridgeLeave/VarSet events (before them in 01, after in 12)",
+    "Confbridge*": "app_confbridge publishes ConfbridgeJoin/Leave/Talking... from the "
+    "conference's own thread: relative to the participant's bridge events the order "
+    "differs from one participant to the next (07: ConfbridgeLeave before BridgeLeave for "
+    "8002, after it for 8001); they are compared in order within their conference",
 }
 
 
@@ -320,9 +324,14 @@ def _norm_value(name: str, value: str, event: str | None, names: _Names, rules: 
     return value
 
 
+_ANNOUNCER = re.compile(r"CBAnn/([^-,]+)-[0-9a-f]{8}")
+
+
 def _rename_channels(value: str, names: _Names) -> str:
     if "/" not in value:
         return value
+    # ConfBridge's announcer channel takes a number from a run-wide counter.
+    value = _ANNOUNCER.sub(r"CBAnn/\1-<n>", value)
     return _CHANNEL_NAME.sub(lambda m: names.chan.get(m.group(0), "<unmatched-chan>"), value)
 
 
@@ -363,6 +372,9 @@ def _lanes(msg: Message, norm: tuple[tuple[str, str], ...], names: _Names) -> li
         return [f"originate:{aid}"]
     if ev in FLOATING_EVENTS:
         return [f"{ev}:{d.get('Channel')}"]
+    if ev.startswith("Confbridge"):
+        # app_confbridge publishes from the conference's thread (see FLOATING_EVENTS).
+        return [f"conference:{d.get('Conference')}"]
     lanes: list[str] = []
     chan = d.get("Channel")
     if chan and chan.startswith("<chan"):

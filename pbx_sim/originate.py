@@ -127,7 +127,7 @@ def _originate(
     # Let the action's response go out before the first event (04a).
     yield world.now
     task = world._running
-    _tech, resource, _user = parse_dialstring(req.channel)
+    _tech, resource, user = parse_dialstring(req.channel)
     try:
         leg = create_leg(
             world,
@@ -164,7 +164,7 @@ def _originate(
             world.set_connected(two, req.cid_num, req.cid_name, emit=False)
             world.set_callerid(two, req.cid_num, req.cid_name)
             world.emit("NewConnectedLine", two.snapshot())
-    dialstring = resource
+    dialstring = f"{user}@{resource}" if user else resource
     dest = leg
     if leg.tech == "Local":
         world.local_bridge_event(leg)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cti.ami.transcript import Block
 
+from . import conference
 from .compare import Rules
 from .config import LAB_DIR, load_config
 from .model import DS_NOT_INUSE
@@ -278,6 +279,12 @@ async def _sigterm(s: Scenario, w: World, m: re.Match[str], t: float) -> None:
     await s.server.shutdown()
 
 
+async def _talk(s: Scenario, w: World, m: re.Match[str], t: float) -> None:
+    name = s.live(m.group(1))
+    if name is not None:
+        conference.talk(w, t, name, float(m.group(2)))
+
+
 async def _ignore(s: Scenario, w: World, m: re.Match[str], t: float) -> None:
     return None
 
@@ -297,6 +304,7 @@ _HANDLERS: list[tuple[re.Pattern[str], Handler]] = [
     (re.compile(r"pjsua: agent (\d+) registers again"), _register),
     (re.compile(r"AMI port accepted"), _boot),
     (re.compile(r"capture script: SIGTERM"), _sigterm),
+    (re.compile(r"pjsua: (\d+) plays a .* tone for ([0-9.]+) s"), _talk),
 ]
 
 

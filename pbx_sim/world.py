@@ -254,6 +254,8 @@ class World:
         self.booted = False
         self.boot_time = now
         self.processed_calls = 0
+        #: Per-feature state of the applications (ConfBridge conferences...).
+        self.extensions: dict[str, Any] = {}
         #: The FastAGI connector (set by the asyncio shell); None: AGI() fails at once.
         self.agi_handler: AGIHandler | None = None
         #: Called when a MixMonitor recording file is complete: (channel, path, seconds).
@@ -942,11 +944,15 @@ class World:
             cause = chan.hangup_cause
         chan.hangup_cause = cause
         dialler = chan.owner.chan if chan.owner is not None else None
-        if cause == CAUSE_NORMAL and dialler is not None and not dialler.dead:
-            # A leg dialled by the channel cleared normally: the channel's hangup cause
-            # becomes Normal Clearing (06c, 03a; a 486 or an abandon leaves it at 0).
-            if dialler.hangup_cause == 0:
-                dialler.hangup_cause = CAUSE_NORMAL
+        # A leg dialled by a channel cleared normally: that channel's hangup cause becomes
+        # Normal Clearing (06c, 03a; a 486 or an abandon leaves it at 0).
+        if (
+            cause == CAUSE_NORMAL
+            and dialler is not None
+            and not dialler.dead
+            and dialler.hangup_cause == 0
+        ):
+            dialler.hangup_cause = CAUSE_NORMAL
         if chan.bridge is not None:
             # Should have left already; keep the world consistent anyway.
             br = chan.bridge
@@ -1010,9 +1016,9 @@ class World:
     def bridge_enter(self, br: Bridge, chan: Channel) -> None:
         br.channels.append(chan)
         chan.bridge = br
-        if len(br.channels) > 1:
-            # Bridged channels share the oldest Linkedid (06a: the picker takes the
-            # caller's).
+        if len(br.channels) > 1 and br.type == "basic":
+            # Two-party bridges share the oldest Linkedid (06a: the picker takes the
+            # caller's); conference participants keep their own (07).
             oldest = min((c.linkedid for c in br.channels), key=_uid_age)
             for c in br.channels:
                 if c.linkedid != oldest:
