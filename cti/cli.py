@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cti.demo", "run the demo call center on the embedded simulator"),
     "check-config": ("cti.check_config", "validate a configuration file and summarise it"),
     "sim": ("pbx_sim.cli", "run the PBX simulator as a standalone AMI server"),
+    "asterisk": ("cti.asterisk.cli", "a local Asterisk 22: provision, up, down, status, rx"),
     "trunk-sim": ("pbx_sim.trunk_sim", "generate trunk traffic and compare with Erlang B/C"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
