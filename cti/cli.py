@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "acd": ("cti.bench.routing", "routing decisions against a linear-scan router"),
     "ami": ("cti.ami.bench", "AMI ingest against panoramisk's parser"),
+    "ingest": ("cti.bench.ingest", "AMI events decoded and applied to the call model"),
     "store": ("cti.bench.store", "screen-pop look-ups and call-record writes on SQLite"),
 }
 
