@@ -19,7 +19,7 @@ from cti.ami.codec import Message
 
 from . import conference, recording, transfers
 from . import pjsip_tables as pj
-from .apps import APPS, ChannelEnv, expand
+from .apps import ChannelEnv, expand
 from .channels import Channel, Signal
 from .config import parse_callerid
 from .dial import LegFailure, create_leg, parse_dialstring, start_leg
@@ -33,6 +33,7 @@ from .model import (
     UP,
 )
 from .originate import OriginateRequest, start_originate
+from .registry import APPS
 from .reply import ActionReply, CollectingReply
 
 if TYPE_CHECKING:

@@ -11,15 +11,16 @@ The event sequences each application produces follow the Asterisk 22 transcripts
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from . import conference, dial, ivr, pickup, queues, recording, spy
+from . import agi, conference, dial, ivr, pickup, queues, recording, spy
 from .basics import answer, goto, moh_start, moh_stop, prompt_duration, sleep
 from .channels import Channel, Signal
 from .dialplan import split_args
 from .functions import ChannelEnv, expand
 from .model import BUSY, CAUSE_BUSY, CAUSE_CONGESTION, CAUSE_NORMAL, RINGING, UP
+from .registry import APPS, CANONICAL, App, canonical, register
 
 if TYPE_CHECKING:
     from .world import World
@@ -37,8 +38,6 @@ __all__ = [
     "sleep",
 ]
 
-AppResult = int | Generator["float | None", Signal, int]
-App = Callable[["World", Channel, str], AppResult]
 Wait = Generator["float | None", Signal, Any]
 
 # -- the PBX loop -----------------------------------------------------------------------------
@@ -279,7 +278,7 @@ def app_setvar_noop(world: World, chan: Channel, data: str) -> int:
     return 0
 
 
-APPS: dict[str, App] = {
+_BUILTIN: dict[str, App] = {
     "noop": app_noop,
     "set": app_set,
     "goto": app_goto,
@@ -301,46 +300,15 @@ APPS: dict[str, App] = {
 }
 
 
-#: The name Asterisk registers each application under: Newexten shows it whatever the
-#: spelling in the dialplan (``Background(beep)`` -> ``BackGround``, 09).
-CANONICAL: dict[str, str] = {
-    "noop": "NoOp",
-    "set": "Set",
-    "goto": "Goto",
-    "gotoif": "GotoIf",
-    "answer": "Answer",
-    "playback": "Playback",
-    "wait": "Wait",
-    "hangup": "Hangup",
-    "congestion": "Congestion",
-    "busy": "Busy",
-    "ringing": "Ringing",
-    "progress": "Progress",
-    "musiconhold": "MusicOnHold",
-    "startmusiconhold": "StartMusicOnHold",
-    "stopmusiconhold": "StopMusicOnHold",
-    "verbose": "Verbose",
-    "log": "Log",
-    "userevent": "UserEvent",
-    "background": "BackGround",
-}
-
-
-def canonical(name: str) -> str:
-    return CANONICAL.get(name.lower(), name)
-
-
-def register(name: str, app: App) -> None:
-    APPS[name.lower()] = app
-    CANONICAL.setdefault(name.lower(), name)
-
-
 def _late_register() -> None:
+    for name, app in _BUILTIN.items():
+        register(CANONICAL.get(name, name), app)
     register("Queue", queues.app_queue)
     register("Dial", dial.app_dial)
     register("Read", ivr.app_read)
     register("BackGround", ivr.app_background)
     register("WaitExten", ivr.app_waitexten)
+    register("AGI", agi.app_agi)
     register("ChanSpy", spy.app_chanspy)
     register("ConfBridge", conference.app_confbridge)
     register("PickupChan", pickup.app_pickupchan)

@@ -287,7 +287,9 @@ def hotline_config(
 
     Hints are added for every phone so ExtensionStatus works for all of them.
     """
-    cfg = load_config(HOTLINE_DIR)
+    cfg = load_config(
+        HOTLINE_DIR, files={"extensions.conf": (HOTLINE_DIR / "hotline.conf").read_text()}
+    )
     plan = cfg.dialplan
     plan.globals["TRUNK_MAX"] = str(trunk_channels)
     plan.globals["CTI_AGI"] = agi or ""

@@ -13,7 +13,6 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .apps import APPS
 from .channels import Channel, Signal
 from .dial import LegFailure, create_leg, parse_dialstring, start_leg
 from .model import (
@@ -24,6 +23,7 @@ from .model import (
     UP,
 )
 from .pickup import HANDED_OVER
+from .registry import APPS
 
 if TYPE_CHECKING:
     from .reply import ActionReply

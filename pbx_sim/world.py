@@ -1235,6 +1235,22 @@ class World:
         )
         self.deliver_dtmf(chan, digit)
 
+    def agi_command(self, now: float, channel: str | Channel, line: str) -> None:
+        """The FastAGI server sent a command line for ``channel``'s AGI session."""
+        self.input(now)
+        chan = channel if isinstance(channel, Channel) else self.channels.get(channel)
+        if chan is not None and chan.task is not None:
+            self.signal(chan.task, ("agi_cmd", chan, line))
+        self._drain()
+
+    def agi_closed(self, now: float, channel: str | Channel, *, failed: bool = False) -> None:
+        """The FastAGI connection of ``channel`` ended (or could not be opened)."""
+        self.input(now)
+        chan = channel if isinstance(channel, Channel) else self.channels.get(channel)
+        if chan is not None and chan.task is not None:
+            self.signal(chan.task, ("agi_closed", chan, "failed" if failed else "ok"))
+        self._drain()
+
     def deliver_dtmf(self, chan: Channel, digit: str) -> None:
         """Hand a digit to whatever reads DTMF on the channel (dialplan app or bridge)."""
         if chan.task is not None and not chan.task.done:
