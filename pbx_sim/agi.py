@@ -131,7 +131,6 @@ def app_agi(world: World, chan: Channel, data: str) -> Wait:
             handler.reply(chan, "511 Command Not Permitted on a dead channel or intercept routine")
             continue
         words = parse_command(line)
-        cmd = " ".join(words[:3]).upper()
         world.emit(
             "AGIExecStart",
             chan.snapshot(),
@@ -151,8 +150,16 @@ def app_agi(world: World, chan: Channel, data: str) -> Wait:
             ),
         )
         handler.reply(chan, result)
-        if result.startswith("200 result=-1") and cmd.startswith("HANGUP"):
+        if chan.data.get("redirect") is not None:
+            # Redirected while the command ran: as above.
+            handler.hangup(chan)
+            chan.data.pop("agi_active", None)
+            return 1
+        if chan.softhangup and not hungup:
+            # The caller hung up while the command ran (it answered -1): the script is
+            # told HANGUP and may go on talking until it closes (AGISIGHUP=yes).
             hungup = True
+            handler.hangup(chan)
     chan.data.pop("agi_active", None)
     world.set_var(chan, "AGISTATUS", status if not hungup else "HANGUP")
     return -1 if hungup else 0
