@@ -149,6 +149,7 @@ OPS: Final[Mapping[str, OpSpec]] = {
             "password": _text(256),
             "extension": _text(20, digits=True),
             "token": _text(256),
+            "takeover": _boolean,
         },
     ),
     "subscribe": _op(A, {"topics": _topics}),

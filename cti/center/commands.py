@@ -1,0 +1,148 @@
+"""Call control and supervisor commands: which AMI actions each WebSocket op becomes.
+
+Agents act on their own calls only (the call must have a leg on the agent's extension);
+supervisors use their own extension's phone for listen / whisper / barge-in (ChanSpy),
+pickup, direct calls and conferences. Ownership and roles are checked before any action
+is sent; the caller of :func:`call_command` sends the actions in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from cti.api.protocol import ClientError
+from cti.center.effects import PbxAction
+from cti.config import Role
+from cti.store.errors import NotFound
+
+if TYPE_CHECKING:
+    from cti.api.ws import Session
+    from cti.center.server import HotlineServer
+
+INTERNAL: Final = "internal"
+OUTSIDE_PREFIX: Final = "0"  # as on the seeds' consoles: 0 + the national number
+CONFERENCE_ROOMS: Final = range(1000, 1100)
+SPY_OPTIONS: Final = {"call.listen": "q", "call.whisper": "qw", "call.barge": "qB"}
+_rooms = itertools.cycle(CONFERENCE_ROOMS)
+
+
+def _originate(device: str, exten: str, caller_id: str, **extra: str) -> PbxAction:
+    headers = [
+        ("Channel", device),
+        ("Context", INTERNAL),
+        ("Exten", exten),
+        ("Priority", "1"),
+        ("CallerID", caller_id),
+        ("Async", "true"),
+    ]
+    headers += list(extra.items())
+    return PbxAction("Originate", tuple(headers), purpose=f"call {exten} from {device}")
+
+
+def _spy(device: str, target_channel: str, options: str, caller_id: str) -> PbxAction:
+    headers = (
+        ("Channel", device),
+        ("Application", "ChanSpy"),
+        ("Data", f"{target_channel},{options}"),
+        ("CallerID", caller_id),
+        ("Async", "true"),
+    )
+    return PbxAction("Originate", headers, purpose=f"ChanSpy {options} on {target_channel}")
+
+
+def _room() -> str:
+    return str(next(_rooms))
+
+
+async def call_command(
+    server: HotlineServer, session: Session, op: str, params: Mapping[str, Any], now: float
+) -> tuple[list[PbxAction], dict[str, Any]]:
+    center = server.center
+    agent_id = session.agent_id
+    desk = center.desks.get(agent_id)
+    if desk is None:
+        raise ClientError("invalid_state", "log in with an extension to control calls")
+    device = f"PJSIP/{desk.extension}"
+    caller_id = f'"{agent_id}" <{desk.extension}>'
+
+    if op == "call.dial":
+        number = params["number"]
+        if not (number.startswith(OUTSIDE_PREFIX) or number in center.known_extensions()):
+            raise ClientError(
+                "invalid_params",
+                f"number: {number} is no extension; outside numbers start with {OUTSIDE_PREFIX}",
+            )
+        return [_originate(device, number, caller_id)], {"number": number}
+
+    if op in ("call.hangup", "call.hold", "call.unhold", "call.transfer", "call.conference"):
+        call_id = params["call_id"]
+        mine = center.own_call(agent_id, call_id)
+        if op == "call.hangup":
+            return [PbxAction("Hangup", (("Channel", mine), ("Cause", "16")), call_id)], {}
+        if op in ("call.hold", "call.unhold"):
+            raise ClientError(
+                "invalid_state", "hold from the desktop is not available yet: use the phone"
+            )
+        other = center.other_party(call_id, mine)
+        headers: tuple[tuple[str, str], ...]
+        if op == "call.transfer" and params["mode"] == "blind":
+            headers = (
+                ("Channel", other),
+                ("Context", INTERNAL),
+                ("Exten", params["to"]),
+                ("Priority", "1"),
+            )
+            return [PbxAction("Redirect", headers, call_id, "blind transfer")], {"to": params["to"]}
+        if op == "call.transfer":
+            headers = (("Channel", mine), ("Exten", params["to"]), ("Context", INTERNAL))
+            return [PbxAction("Atxfer", headers, call_id, "attended transfer")], {
+                "to": params["to"]
+            }
+        room = _room()
+        move = (
+            ("Channel", other),
+            ("Context", INTERNAL),
+            ("Exten", room),
+            ("Priority", "1"),
+            ("ExtraChannel", mine),
+            ("ExtraContext", INTERNAL),
+            ("ExtraExten", room),
+            ("ExtraPriority", "1"),
+        )
+        invite = _originate(f"PJSIP/{params['to']}", room, caller_id)
+        return [PbxAction("Redirect", move, call_id, "conference"), invite], {"room": room}
+
+    # Supervisor and dispatcher commands: the protocol has checked the role already.
+    assert session.role.at_least(Role.SUPERVISOR)
+    if op in SPY_OPTIONS:
+        call_id = params["call_id"]
+        target = center.spy_target(call_id)
+        return [_spy(device, target, SPY_OPTIONS[op], caller_id)], {"target": target}
+    if op == "call.release":
+        call_id = params["call_id"]
+        channels = center.party_channels(call_id)
+        actions = [
+            PbxAction("Hangup", (("Channel", c), ("Cause", "16")), call_id) for c in channels
+        ]
+        center.note_release(call_id, agent_id, params.get("reason"))
+        return actions, {"released": channels}
+    if op == "extension.pickup":
+        return [_originate(device, f"**{params['extension']}", caller_id)], {}
+    if op == "extension.call":
+        return [_originate(device, params["extension"], caller_id)], {}
+    if op in ("conference.start", "group.call"):
+        if op == "group.call":
+            try:
+                group = await server.store.get_group(params["group"])
+            except NotFound:
+                raise ClientError("not_found", f"no group {params['group']!r}") from None
+            extensions = list(group.extensions)
+        else:
+            extensions = list(params["extensions"])
+        room = _room()
+        members = [desk.extension, *[e for e in extensions if e != desk.extension]]
+        actions = [_originate(f"PJSIP/{ext}", room, caller_id) for ext in members]
+        return actions, {"room": room, "extensions": members}
+    raise ClientError("unknown_op", f"unknown op {op!r}")

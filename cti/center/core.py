@@ -1,0 +1,834 @@
+"""The center: where the PBX's calls, the ACD and the agents' desks meet. No I/O.
+
+Inputs are AMI events (after the call model has applied them), the call model's
+changes, the agents' commands and the time; outputs are :mod:`cti.center.effects`
+(events to publish, AMI actions, records to save) that the asyncio shell
+(:mod:`cti.center.server`) carries out in order.
+
+How a trunk call is routed (the dialplan is ``pbx_sim/dialplan/hotline.conf``):
+
+1. The caller's channel enters ``[hotline-wait]`` (music on hold): the call enters the
+   queue its dialled number routes to (``call.queued``), and screen pop data is fetched.
+2. The ACD offers the call to an agent: the caller is redirected to
+   ``[agent-dial]``, which dials the agent's extension. ``DialBegin`` = the agent's
+   phone rings: ``call.ringing`` with the customer record and recent calls.
+3. ``DialEnd ANSWER``: ``call.answered``, the agent is ``on_call``. Any other status
+   (no answer, busy, unavailable) is a no-answer for the ACD (RONA) and the dialplan
+   returns the caller to waiting; the ACD offers the call again at its old place.
+   If the ACD's ring timeout passes first, the caller is redirected back to waiting.
+4. The call ends (the model's ``CallEnded``): the agent goes to wrap-up, the record is
+   saved; a caller who hangs up before an answer is ``call.abandoned``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from acd import (
+    ACD,
+    AgentState,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallFallback,
+    CallOffered,
+    CallQueued,
+    CallRequeued,
+    Event,
+    IllegalCallState,
+    IllegalTransition,
+    UnknownCall,
+)
+from cti.ami.codec import Message
+from cti.api.protocol import ClientError
+from cti.calls import changes as ch
+from cti.calls.model import CallModel
+from cti.center.effects import (
+    Effect,
+    LookupCaller,
+    PbxAction,
+    Publish,
+    Repaired,
+    SaveAgentState,
+    SaveCall,
+)
+from cti.config import Config, Role
+from cti.store.jsonable import iso
+from cti.store.models import CallLeg, CallOutcome, CallRecord, Direction
+
+WAIT_CONTEXT: Final = "hotline-wait"
+DIAL_CONTEXT: Final = "agent-dial"
+FULL_CONTEXT: Final = "trunk-full"
+STATS_EVERY_S: Final = 5.0
+HISTORY_CALLS: Final = 5
+DID_VARIABLE: Final = "HOTLINE_DID"
+
+
+@dataclass
+class RoutedCall:
+    """A call Hotline routes: what the ACD does not know about it."""
+
+    call_id: str
+    caller_num: str
+    caller_name: str
+    channel: str
+    did: str | None
+    queue: str
+    started_at: float
+    enqueued_at: float
+    customer: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    agent_id: str | None = None  # offered or talking
+    extension: str | None = None
+    ringing: bool = False  # the agent's phone rings (DialBegin seen, no DialEnd yet)
+    answered_at: float | None = None
+    outcome: CallOutcome = CallOutcome.IN_PROGRESS
+    legs: list[CallLeg] = field(default_factory=list)
+    looked_up: bool = False  # screen pop data fetched
+    pop_waiting: bool = False  # the phone rang before the data came: pop when it does
+    released_by: str | None = None  # a supervisor's force release (强拆)
+    release_reason: str | None = None
+
+
+@dataclass
+class Desk:
+    """An agent logged in at an extension."""
+
+    agent_id: str
+    extension: str
+    role: Role
+    connections: int = 0
+    last_call_id: str | None = None  # the call its next wrap-up is about
+
+
+class Center:
+    def __init__(self, config: Config, model: CallModel, *, now: float) -> None:
+        self.config = config
+        self.model = model
+        self.acd = ACD(config.queues)
+        self._agents = {a.agent_id: a for a in config.agents}
+        for agent in config.agents:
+            self.acd.add_agent(agent.spec())
+        self._trunk = config.trunks[0] if config.trunks else None
+        self.desks: dict[str, Desk] = {}
+        self._by_extension: dict[str, str] = {}
+        self.calls: dict[str, RoutedCall] = {}
+        self._by_channel: dict[str, str] = {}
+        self._blocked: set[str] = set()
+        self._stats_due = now + STATS_EVERY_S
+        self._last_stats: dict[str, tuple[Any, ...]] = {}
+        self.link_up = False
+
+    # ------------------------------------------------------------------ agents' desks
+
+    def login(
+        self, agent_id: str, role: Role, extension: str | None, now: float, *, takeover: bool
+    ) -> tuple[dict[str, Any], list[Effect]]:
+        """A connection of ``agent_id`` logged in. Agents and supervisors with an
+        extension get a desk; one extension belongs to one agent at a time."""
+        known = self._agents.get(agent_id)
+        extension = extension or (known.extension if known else None)
+        out: list[Effect] = []
+        desk = self.desks.get(agent_id)
+        if desk is not None and extension is not None and desk.extension != extension:
+            if not takeover:
+                raise ClientError(
+                    "conflict",
+                    f"{agent_id} is logged in at extension {desk.extension}; "
+                    "log in with takeover: true to move here",
+                )
+            self._release_extension(desk)
+            desk = None
+        if extension is not None:
+            holder = self._by_extension.get(extension)
+            if holder is not None and holder != agent_id:
+                if not takeover:
+                    raise ClientError(
+                        "conflict", f"extension {extension} is in use by agent {holder}"
+                    )
+                out += self._force_logout(holder, now, "taken over")
+        if desk is None and extension is not None:
+            desk = Desk(agent_id, extension, role)
+            self.desks[agent_id] = desk
+            self._by_extension[extension] = agent_id
+            if agent_id in self._agents and self.acd.agent(agent_id).state is AgentState.LOGGED_OUT:
+                out += self._acd(self.acd.login(agent_id, now, ready=False, reason="login"), now)
+        if desk is not None:
+            desk.connections += 1
+        state = self.acd.agent(agent_id) if agent_id in self._agents else None
+        data = {
+            "extension": extension,
+            "state": None if state is None else state.state.value,
+        }
+        return data, out
+
+    def connection_closed(self, agent_id: str) -> None:
+        # The agent stays logged in (a browser reload must not drop calls); it logs out
+        # with agent.logout, or its desk is taken over.
+        desk = self.desks.get(agent_id)
+        if desk is not None:
+            desk.connections = max(0, desk.connections - 1)
+
+    def agent_command(
+        self, agent_id: str, op: str, params: Mapping[str, Any], now: float
+    ) -> tuple[dict[str, Any], list[Effect]]:
+        if agent_id not in self._agents or agent_id not in self.desks:
+            raise ClientError("invalid_state", f"{agent_id} has no desk: log in with an extension")
+        acd = self.acd
+        try:
+            if op == "agent.ready":
+                events = acd.set_ready(agent_id, now)
+            elif op == "agent.not_ready":
+                events = acd.set_not_ready(agent_id, params["reason"], now)
+            elif op == "agent.logout":
+                events = acd.logout(agent_id, now)
+            else:  # agent.wrap_up_done
+                events = acd.end_wrap_up(agent_id, now)
+        except IllegalTransition as error:
+            raise ClientError("invalid_state", str(error)) from None
+        out = self._acd(events, now)
+        if op == "agent.logout":
+            self._release_extension(self.desks[agent_id])
+        view = acd.agent(agent_id)
+        return {"state": view.state.value, "reason": view.reason}, out
+
+    def _release_extension(self, desk: Desk) -> None:
+        self.desks.pop(desk.agent_id, None)
+        if self._by_extension.get(desk.extension) == desk.agent_id:
+            del self._by_extension[desk.extension]
+
+    def _force_logout(self, agent_id: str, now: float, why: str) -> list[Effect]:
+        out: list[Effect] = []
+        if agent_id in self._agents:
+            view = self.acd.agent(agent_id)
+            if view.state in (AgentState.RINGING, AgentState.ON_CALL):
+                raise ClientError("conflict", f"agent {agent_id} is on a call at that extension")
+            if view.state is not AgentState.LOGGED_OUT:
+                out += self._acd(self.acd.logout(agent_id, now), now)
+        desk = self.desks.get(agent_id)
+        if desk is not None:
+            self._release_extension(desk)
+        return out
+
+    def own_call(self, agent_id: str, call_id: str) -> str:
+        """The channel of ``agent_id``'s leg in ``call_id``, or a ClientError."""
+        desk = self.desks.get(agent_id)
+        call = self.model.calls.get(call_id)
+        if call is None:
+            raise ClientError("not_found", f"no call {call_id!r}")
+        if desk is not None:
+            device = f"PJSIP/{desk.extension}"
+            for leg in call.legs.values():
+                if leg.device == device:
+                    return leg.name
+        raise ClientError("forbidden", f"call {call_id!r} is not one of your calls")
+
+    def last_call(self, agent_id: str) -> str | None:
+        desk = self.desks.get(agent_id)
+        return None if desk is None else desk.last_call_id
+
+    def known_extensions(self) -> set[str]:
+        return {a.extension for a in self._agents.values() if a.extension} | set(self._by_extension)
+
+    def _live_call(self, call_id: str) -> Any:
+        call = self.model.calls.get(call_id)
+        if call is None:
+            raise ClientError("not_found", f"no call {call_id!r}")
+        return call
+
+    def party_channels(self, call_id: str) -> list[str]:
+        """Every live party leg (customer, phones) of a call; not spies, not plumbing."""
+        call = self._live_call(call_id)
+        return [leg.name for leg in call.legs.values() if leg.role in ("trunk", "phone")]
+
+    def other_party(self, call_id: str, mine: str) -> str:
+        """The party the agent on ``mine`` talks to (the customer, first)."""
+        parties = [c for c in self.party_channels(call_id) if c != mine]
+        if not parties:
+            raise ClientError("invalid_state", f"call {call_id!r} has nobody else on it")
+        call = self._live_call(call_id)
+        caller = call.caller_channel
+        return caller if caller in parties else parties[0]
+
+    def spy_target(self, call_id: str) -> str:
+        """What ChanSpy listens to: the agent's phone leg, else the customer's."""
+        parties = self.party_channels(call_id)
+        if not parties:
+            raise ClientError("invalid_state", f"call {call_id!r} has no live party")
+        phones = [c for c in parties if c.startswith("PJSIP/") and not self._is_trunk(c)]
+        return phones[0] if phones else parties[0]
+
+    def _is_trunk(self, channel: str) -> bool:
+        leg = self.model.channel(channel)
+        return leg is not None and leg.role == "trunk"
+
+    def note_release(self, call_id: str, by: str, reason: str | None) -> None:
+        routed = self.calls.get(call_id)
+        if routed is not None:
+            routed.released_by, routed.release_reason = by, reason
+
+    # ------------------------------------------------------------------------- time
+
+    def next_wakeup(self) -> float:
+        due = self.acd.next_wakeup()
+        return self._stats_due if due is None else min(due, self._stats_due)
+
+    def tick(self, now: float) -> list[Effect]:
+        out = self._acd(self.acd.tick(now), now)
+        if now >= self._stats_due:
+            self._stats_due = now + STATS_EVERY_S
+            out += self._reconcile(now)
+            out += self._stats(now, force=True)
+        return out
+
+    # --------------------------------------------------------------------- the PBX
+
+    def on_event(self, msg: Message, now: float) -> list[Effect]:
+        """Raw AMI events the routing needs beyond the call model's changes."""
+        name = msg.event
+        if name == "Newexten":
+            context = msg.get("Context")
+            if context == WAIT_CONTEXT:
+                return self._caller_waiting(msg.get("Channel") or "", now)
+            if context == FULL_CONTEXT:
+                channel = self.model.channel(msg.get("Channel") or "")
+                if channel is not None and channel.call_id:
+                    self._blocked.add(channel.call_id)
+        elif name == "DialBegin":
+            return self._dial_begin(msg, now)
+        elif name == "DialEnd":
+            return self._dial_end(msg, now)
+        return []
+
+    def on_changes(self, changes: Iterable[ch.CallChange], now: float) -> list[Effect]:
+        out: list[Effect] = []
+        for change in changes:
+            if isinstance(change, ch.CallEnded):
+                out += self._call_ended(change, now)
+            elif isinstance(change, ch.CallMerged):
+                self._merged(change)
+            elif isinstance(change, ch.LegRemoved):
+                out += self._leg_removed(change, now)
+            elif isinstance(change, ch.ExtensionStateChanged):
+                out.append(
+                    Publish(
+                        "extension.state",
+                        {"extension": change.exten, "state": change.lamp},
+                        ("extensions",),
+                    )
+                )
+            elif isinstance(change, ch.DeviceStateChanged):
+                out += self._device_state(change, change.at)
+            elif isinstance(change, ch.CallStarted | ch.CallTransferred):
+                out += self._trunk_stats()
+                if isinstance(change, ch.CallTransferred) and change.call_id in self.calls:
+                    t = change.transfer
+                    data = {
+                        "call_id": change.call_id,
+                        "kind": t.kind,
+                        "from": t.from_device,
+                        "to": t.to_device or t.to_exten,
+                    }
+                    out.append(Publish("call.transferred", data, ("calls",)))
+        return out
+
+    def link_state(self, up: bool, reason: str | None) -> list[Effect]:
+        self.link_up = up
+        return [Publish("pbx.link", {"state": "up" if up else "down", "reason": reason}, ("pbx",))]
+
+    def caller_found(
+        self, call_id: str, customer: dict[str, Any] | None, history: list[dict[str, Any]]
+    ) -> list[Effect]:
+        call = self.calls.get(call_id)
+        if call is None:
+            return []
+        call.customer, call.history, call.looked_up = customer, history, True
+        if call.pop_waiting and call.ringing:
+            call.pop_waiting = False
+            return [self._screen_pop(call)]
+        return []
+
+    # --------------------------------------------------------------- call handling
+
+    def _caller_waiting(self, channel_name: str, now: float) -> list[Effect]:
+        channel = self.model.channel(channel_name)
+        if channel is None or not channel.call_id:
+            return []
+        call_id = channel.call_id
+        routed = self.calls.get(call_id)
+        if routed is not None:
+            routed.ringing = False
+            return []
+        did = (
+            channel.variables.get(DID_VARIABLE)
+            or channel.variables.get(f"__{DID_VARIABLE}")
+            or None
+        )
+        queue = self._trunk.queue_for(did) if (self._trunk and did) else None
+        if queue is None:
+            queue = self._trunk.default_queue if self._trunk else None
+        if queue is None:
+            return [
+                PbxAction(
+                    "Hangup",
+                    (("Channel", channel_name), ("Cause", "1")),
+                    call_id,
+                    f"no queue for dialled number {did}",
+                )
+            ]
+        routed = RoutedCall(
+            call_id=call_id,
+            caller_num=channel.caller_num,
+            caller_name=channel.caller_name,
+            channel=channel_name,
+            did=did,
+            queue=queue,
+            started_at=channel.created_at or now,
+            enqueued_at=now,
+        )
+        self.calls[call_id] = routed
+        self._by_channel[channel_name] = call_id
+        out: list[Effect] = [LookupCaller(call_id, routed.caller_num), self._save(routed)]
+        out += self._acd(
+            self.acd.enqueue(call_id, queue, now, caller=routed.caller_num or None), now
+        )
+        return out
+
+    def _dial_begin(self, msg: Message, now: float) -> list[Effect]:
+        call_id = self._by_channel.get(msg.get("Channel") or "")
+        routed = self.calls.get(call_id) if call_id else None
+        if routed is None or routed.agent_id is None or routed.ringing:
+            return []
+        routed.ringing = True
+        if not routed.looked_up:
+            routed.pop_waiting = True  # a millisecond more: pop with the customer record
+            return []
+        return [self._screen_pop(routed)]
+
+    def _screen_pop(self, routed: RoutedCall) -> Publish:
+        agent_id = routed.agent_id
+        assert agent_id is not None
+        data = {
+            "call_id": routed.call_id,
+            "agent_id": agent_id,
+            "extension": routed.extension,
+            "caller": routed.caller_num,
+            "caller_name": routed.caller_name,
+            "queue": routed.queue,
+            "customer": routed.customer,
+            "history": routed.history,
+        }
+        return Publish("call.ringing", data, ("calls",), (agent_id,))
+
+    def _dial_end(self, msg: Message, now: float) -> list[Effect]:
+        call_id = self._by_channel.get(msg.get("Channel") or "")
+        routed = self.calls.get(call_id) if call_id else None
+        if routed is None or routed.agent_id is None:
+            return []
+        status = (msg.get("DialStatus") or "").upper()
+        routed.ringing = False
+        try:
+            if status == "ANSWER":
+                return self._acd(self.acd.answered(routed.call_id, now), now)
+            if status == "CANCEL":
+                return []  # the caller left (Hangup follows) or we redirected it back
+            return self._acd(self.acd.no_answer(routed.call_id, now), now)
+        except (IllegalCallState, UnknownCall):
+            return []  # already decided (ACD ring timeout came first)
+
+    def _leg_removed(self, change: ch.LegRemoved, now: float) -> list[Effect]:
+        # The agent left a call that goes on (transferred away): the agent's part is over.
+        routed = self.calls.get(change.call_id)
+        if routed is None or routed.agent_id is None or routed.answered_at is None:
+            return []
+        if change.device != f"PJSIP/{routed.extension}":
+            return []
+        if change.call_id not in self.model.calls:
+            return []  # the whole call ends: handled by CallEnded
+        try:
+            return self._acd(self.acd.ended(routed.call_id, now), now)
+        except (IllegalCallState, UnknownCall):
+            return []
+
+    def _merged(self, change: ch.CallMerged) -> None:
+        # Keep following the routed call under the surviving id.
+        routed = self.calls.pop(change.merged_call_id, None)
+        if routed is None or change.call_id in self.calls:
+            if routed is not None:
+                self.calls[change.merged_call_id] = routed
+            return
+        self.calls[change.call_id] = routed
+        for name, cid in list(self._by_channel.items()):
+            if cid == change.merged_call_id:
+                self._by_channel[name] = change.call_id
+
+    def _call_ended(self, change: ch.CallEnded, now: float) -> list[Effect]:
+        out: list[Effect] = []
+        call_id = change.call_id
+        if change.cause == "merged":
+            return out
+        routed = self.calls.pop(call_id, None)
+        if routed is not None:
+            self._by_channel.pop(routed.channel, None)
+            # UnknownCall: the ACD had finished with it (transferred away, fallback).
+            with contextlib.suppress(UnknownCall):
+                out += self._acd(self.acd.hangup(call_id, now), now)
+            if routed.outcome is CallOutcome.IN_PROGRESS:
+                routed.outcome = (
+                    CallOutcome.ANSWERED
+                    if routed.answered_at is not None
+                    else CallOutcome.ABANDONED
+                )
+            out.append(self._save(routed, change))
+            wait = (routed.answered_at or change.at) - routed.enqueued_at
+            talk = (change.at - routed.answered_at) if routed.answered_at else 0.0
+            data: dict[str, Any] = {
+                "call_id": call_id,
+                "cause": "released" if routed.released_by else change.cause,
+                "wait_s": round(wait, 3),
+                "talk_s": round(talk, 3),
+            }
+            if routed.released_by:
+                data["released_by"] = routed.released_by
+                data["reason"] = routed.release_reason
+            agents = (routed.agent_id,) if routed.agent_id else ()
+            out.append(Publish("call.ended", data, ("calls",), agents))
+        elif change.outcome == "blocked" or call_id in self._blocked:
+            self._blocked.discard(call_id)
+            info = change.info
+            trunk = self._trunk.name if self._trunk else None
+            out.append(
+                Publish("call.blocked", {"trunk": trunk, "caller": info.caller_num}, ("trunks",))
+            )
+            record = CallRecord(
+                call_id=call_id,
+                started_at=info.started_at,
+                caller_number=info.caller_num or None,
+                caller_name=info.caller_name or None,
+                trunk=trunk,
+                ended_at=change.at,
+                outcome=CallOutcome.BLOCKED,
+                cause=change.cause,
+            )
+            out.append(SaveCall(record))
+        out += self._trunk_stats()
+        return out
+
+    def _device_state(self, change: ch.DeviceStateChanged, now: float) -> list[Effect]:
+        # A phone busy with a call the ACD did not route keeps its agent from offers.
+        if not change.device.startswith("PJSIP/"):
+            return []
+        agent_id = self._by_extension.get(change.device[6:])
+        if agent_id is None or agent_id not in self._agents:
+            return []
+        view = self.acd.agent(agent_id)
+        if change.lamp in ("busy", "ringing") and view.state in (
+            AgentState.READY,
+            AgentState.NOT_READY,
+        ):
+            return self._acd(self.acd.direct_call_started(agent_id, now), now)
+        if change.lamp == "idle" and view.state is AgentState.ON_CALL and view.call_id is None:
+            return self._acd(self.acd.direct_call_ended(agent_id, now), now)
+        return []
+
+    # ---------------------------------------------------------- ACD decisions → effects
+
+    def _acd(self, events: list[Event], now: float) -> list[Effect]:
+        out: list[Effect] = []
+        data: dict[str, Any]
+        queues: set[str] = set()
+        for event in events:
+            if isinstance(event, AgentStateChanged):
+                desk = self.desks.get(event.agent_id)
+                data = {
+                    "agent_id": event.agent_id,
+                    "extension": desk.extension if desk else None,
+                    "state": event.state.value,
+                    "reason": event.reason,
+                    "since": iso(event.since),
+                }
+                out.append(Publish("agent.state", data, ("agents",), (event.agent_id,)))
+                out.append(
+                    SaveAgentState(event.agent_id, event.state.value, event.reason, event.since)
+                )
+            elif isinstance(event, CallQueued):
+                queues.add(event.queue)
+                routed = self.calls.get(event.call_id)
+                data = {
+                    "call_id": event.call_id,
+                    "caller": routed.caller_num if routed else None,
+                    "queue": event.queue,
+                    "position": event.position,
+                }
+                if routed is not None:
+                    routed.queue = event.queue
+                out.append(Publish("call.queued", data, ("calls",)))
+            elif isinstance(event, CallOffered):
+                queues.add(event.queue)
+                out += self._offer(event, now)
+            elif isinstance(event, CallAnswered):
+                queues.add(event.queue)
+                routed = self.calls.get(event.call_id)
+                if routed is not None:
+                    routed.answered_at = now
+                    routed.outcome = CallOutcome.ANSWERED
+                    self._leg_update(routed, event.agent_id, answered_at=now, outcome="answered")
+                    out.append(self._save(routed))
+                out.append(
+                    Publish(
+                        "call.answered",
+                        {"call_id": event.call_id, "agent_id": event.agent_id},
+                        ("calls",),
+                        (event.agent_id,),
+                    )
+                )
+            elif isinstance(event, CallRequeued):
+                queues.add(event.queue)
+                out += self._requeued(event, now)
+            elif isinstance(event, CallAbandoned):
+                queues.add(event.queue)
+                routed = self.calls.get(event.call_id)
+                if routed is not None:
+                    routed.outcome = CallOutcome.ABANDONED
+                    if event.agent_id:
+                        self._leg_update(routed, event.agent_id, ended_at=now, outcome="abandoned")
+                agents = (event.agent_id,) if event.agent_id else ()
+                out.append(
+                    Publish(
+                        "call.abandoned",
+                        {"call_id": event.call_id, "wait_s": round(event.wait_s, 3)},
+                        ("calls",),
+                        agents,
+                    )
+                )
+            elif isinstance(event, CallEnded):
+                queues.add(event.queue)
+                routed = self.calls.get(event.call_id)
+                if routed is not None:
+                    self._leg_update(
+                        routed, event.agent_id, ended_at=now, talk_s=round(event.talk_s, 3)
+                    )
+                desk = self.desks.get(event.agent_id)
+                if desk is not None:
+                    desk.last_call_id = event.call_id
+            elif isinstance(event, CallFallback):
+                queues.add(event.queue)
+                out += self._fallback(event)
+        out += self._stats(now, force=False, queues=queues)
+        return out
+
+    def _offer(self, event: CallOffered, now: float) -> list[Effect]:
+        routed = self.calls.get(event.call_id)
+        desk = self.desks.get(event.agent_id)
+        if routed is None or desk is None:
+            return []
+        routed.agent_id, routed.extension, routed.ringing = event.agent_id, desk.extension, False
+        routed.legs.append(
+            CallLeg(
+                agent_id=event.agent_id,
+                extension=desk.extension,
+                queue=event.queue,
+                started_at=now,
+            )
+        )
+        headers = (
+            ("Channel", routed.channel),
+            ("Context", DIAL_CONTEXT),
+            ("Exten", desk.extension),
+            ("Priority", "1"),
+        )
+        return [PbxAction("Redirect", headers, routed.call_id, "ring the agent")]
+
+    def _requeued(self, event: CallRequeued, now: float) -> list[Effect]:
+        routed = self.calls.get(event.call_id)
+        if routed is None:
+            return []
+        self._leg_update(routed, event.agent_id, ended_at=now, outcome="no_answer")
+        out: list[Effect] = []
+        if routed.ringing:
+            # The ACD gave up before the PBX did: take the caller back to waiting.
+            routed.ringing = False
+            headers = (
+                ("Channel", routed.channel),
+                ("Context", WAIT_CONTEXT),
+                ("Exten", "s"),
+                ("Priority", "1"),
+            )
+            out.append(PbxAction("Redirect", headers, routed.call_id, "stop ringing"))
+        routed.agent_id = routed.extension = None
+        return out
+
+    def _fallback(self, event: CallFallback) -> list[Effect]:
+        routed = self.calls.get(event.call_id)
+        if routed is None:
+            return []
+        routed.outcome = CallOutcome.FALLBACK
+        data = {"call_id": event.call_id, "queue": event.queue, "outcome": event.outcome}
+        headers = (("Channel", routed.channel), ("Cause", "16"))
+        return [
+            Publish("call.fallback", data, ("calls",)),
+            PbxAction("Hangup", headers, routed.call_id, f"max wait: {event.outcome}"),
+        ]
+
+    def _leg_update(self, routed: RoutedCall, agent_id: str, **changes: Any) -> None:
+        for i in range(len(routed.legs) - 1, -1, -1):
+            if routed.legs[i].agent_id == agent_id:
+                routed.legs[i] = replace(routed.legs[i], **changes)
+                return
+
+    def _save(self, routed: RoutedCall, ended: ch.CallEnded | None = None) -> SaveCall:
+        answered = routed.answered_at
+        end = ended.at if ended is not None else None
+        agent = next(
+            (leg.agent_id for leg in reversed(routed.legs) if leg.answered_at is not None), None
+        )
+        return SaveCall(
+            CallRecord(
+                call_id=routed.call_id,
+                started_at=routed.started_at,
+                direction=Direction.INBOUND,
+                caller_number=routed.caller_num or None,
+                caller_name=routed.caller_name or None,
+                dialled_number=routed.did,
+                trunk=self._trunk.name if self._trunk else None,
+                queue=routed.queue,
+                agent_id=agent,
+                enqueued_at=routed.enqueued_at,
+                answered_at=answered,
+                ended_at=end,
+                wait_s=None
+                if answered is None and end is None
+                else round((answered or end or 0.0) - routed.enqueued_at, 3),
+                talk_s=None if answered is None or end is None else round(end - answered, 3),
+                outcome=routed.outcome if end is not None else CallOutcome.IN_PROGRESS,
+                cause=None if ended is None else ended.cause,
+                legs=tuple(routed.legs),
+            )
+        )
+
+    # ---------------------------------------------------------------- stats, repair
+
+    def _stats(self, now: float, *, force: bool, queues: Iterable[str] = ()) -> list[Effect]:
+        out: list[Effect] = []
+        names = self.acd.queue_names() if force else sorted(set(queues))
+        for name in names:
+            s = self.acd.queue_stats(name, now)
+            key = (s.waiting, s.agents_ready, s.agents_busy, s.answered, s.abandoned)
+            if not force and self._last_stats.get(name) == key:
+                continue
+            self._last_stats[name] = key
+            data = {
+                "queue": name,
+                "waiting": s.waiting,
+                "longest_wait_s": round(s.longest_wait_s, 1),
+                "agents_ready": s.agents_ready,
+                "agents_busy": s.agents_busy,
+                "answered": s.answered,
+                "abandoned": s.abandoned,
+                "service_level": None if s.service_level is None else round(s.service_level, 4),
+                "service_level_target": s.service_level_target,
+            }
+            out.append(Publish("queue.stats", data, ("queues",)))
+        if force:
+            out += self._trunk_stats(force=True)
+        return out
+
+    def trunk_busy(self) -> int:
+        return sum(
+            1
+            for call in self.model.calls.values()
+            if any(leg.role == "trunk" for leg in call.legs.values())
+        )
+
+    def _trunk_stats(self, *, force: bool = False) -> list[Effect]:
+        if self._trunk is None:
+            return []
+        busy = self.trunk_busy()
+        key = ("trunk", busy)
+        if not force and self._last_stats.get(self._trunk.name) == key:
+            return []
+        self._last_stats[self._trunk.name] = key
+        data = {"trunk": self._trunk.name, "busy": busy, "capacity": self._trunk.channels}
+        return [Publish("trunk.stats", data, ("trunks",))]
+
+    def _reconcile(self, now: float) -> list[Effect]:
+        """Repair agents and calls that the PBX no longer backs (missed events)."""
+        out: list[Effect] = []
+        if not self.link_up:
+            return out
+        for view in self.acd.agents():
+            if view.call_id is not None and view.call_id not in self.model.calls:
+                call_id = view.call_id
+                out.append(
+                    Repaired(f"{view.state.value} with no live call", view.agent_id, call_id)
+                )
+                with contextlib.suppress(UnknownCall):
+                    out += self._acd(self.acd.hangup(call_id, now), now)
+                self.calls.pop(call_id, None)
+        for call_id in [c for c in self.calls if c not in self.model.calls]:
+            out.append(Repaired("routed call with no live channel", None, call_id))
+            routed = self.calls.pop(call_id)
+            self._by_channel.pop(routed.channel, None)
+            with contextlib.suppress(UnknownCall):
+                out += self._acd(self.acd.hangup(call_id, now), now)
+        return out
+
+    # ------------------------------------------------------------------- snapshot
+
+    def snapshot(self, topics: frozenset[str], agent_id: str, now: float) -> dict[str, Any]:
+        snap: dict[str, Any] = {}
+        if "agents" in topics or "self" in topics:
+            agents = []
+            for view in self.acd.agents():
+                if "agents" not in topics and view.agent_id != agent_id:
+                    continue
+                desk = self.desks.get(view.agent_id)
+                agents.append(
+                    {
+                        "agent_id": view.agent_id,
+                        "extension": desk.extension if desk else None,
+                        "state": view.state.value,
+                        "reason": view.reason,
+                        "since": iso(view.since),
+                        "call_id": view.call_id,
+                    }
+                )
+            snap["agents"] = agents
+        if "calls" in topics:
+            snap["calls"] = [
+                {
+                    "call_id": r.call_id,
+                    "caller": r.caller_num,
+                    "queue": r.queue,
+                    "agent_id": r.agent_id,
+                    "state": "talking" if r.answered_at else ("ringing" if r.ringing else "queued"),
+                    "since": iso(r.enqueued_at),
+                }
+                for r in self.calls.values()
+            ]
+        if "queues" in topics:
+            snap["queues"] = [
+                p.data
+                for p in self._stats(now, force=True)
+                if isinstance(p, Publish) and p.event == "queue.stats"
+            ]
+        if "trunks" in topics and self._trunk is not None:
+            snap["trunks"] = [
+                {
+                    "trunk": self._trunk.name,
+                    "busy": self.trunk_busy(),
+                    "capacity": self._trunk.channels,
+                }
+            ]
+        if "extensions" in topics:
+            snap["extensions"] = [
+                {"extension": exten, "state": state.lamp}
+                for (exten, _context), state in self.model.extensions.items()
+            ]
+        if "pbx" in topics:
+            snap["pbx"] = {"state": "up" if self.link_up else "down"}
+        return snap

@@ -1,0 +1,299 @@
+"""The Hotline server: the asyncio shell that wires the pieces together.
+
+AMI link (+ call model) → :class:`~cti.center.core.Center` (+ ACD) → effects: events to
+WebSocket clients, AMI actions, records in the store. HTTP on one port: ``/ws``
+(WebSocket), ``/api`` (REST), ``/`` (web console, when present). Everything the center
+decides runs on the event loop's thread in arrival order; only the store and AMI
+round trips are awaited, in tasks that keep that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import structlog
+from aiohttp import web
+
+from cti.ami.codec import Message
+from cti.api.bus import EventBus
+from cti.api.protocol import ClientError, Command
+from cti.api.rest import rest_app
+from cti.api.ws import Connection, Session, WebSocketGateway
+from cti.auth import Authenticator, AuthError
+from cti.calls.changes import CallChange
+from cti.calls.model import CallModel
+from cti.center.commands import call_command
+from cti.center.core import Center
+from cti.center.effects import (
+    Effect,
+    LookupCaller,
+    PbxAction,
+    Publish,
+    Repaired,
+    SaveAgentState,
+    SaveCall,
+)
+from cti.config import Config
+from cti.link import AMILink, LinkError, LinkSettings
+from cti.store import Store
+from cti.store.jsonable import call_json, customer_json, iso
+
+log = structlog.get_logger("cti.server")
+
+KEEP_VARIABLES: Final = ("MIXMONITOR_FILENAME", "HOTLINE_DID", "__HOTLINE_DID")
+STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "console"
+
+
+@dataclass
+class Endpoint:
+    host: str
+    port: int
+
+
+class HotlineServer:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        ami: Endpoint | None = None,
+        http: Endpoint | None = None,
+        link_settings: LinkSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.auth = Authenticator(store)
+        self.bus = EventBus()
+        trunks = {"PJSIP/e1trunk"} | {f"PJSIP/{t.name}" for t in config.trunks}
+        self.model = CallModel(trunk_devices=trunks, keep_variables=KEEP_VARIABLES)
+        self.center = Center(config, self.model, now=clock())
+        ami = ami or Endpoint(config.ami.host, config.ami.port)
+        self.http_endpoint = http or Endpoint(config.server.listen, config.server.http_port)
+        self.link = AMILink(
+            ami.host,
+            ami.port,
+            config.ami.username,
+            config.ami.secret,
+            model=self.model,
+            settings=link_settings,
+            clock=clock,
+        )
+        self.gateway = WebSocketGateway(
+            self.bus, self._authenticate, self._execute, self._snapshot, self._closed
+        )
+        self._writes: asyncio.Queue[Callable[[], Awaitable[Any]]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.http_port = 0
+        #: counters for metrics and tests
+        self.stats: dict[str, int] = {"pbx_action_errors": 0, "repairs": 0}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        link = self.link
+        link.add_change_listener(self._on_changes)
+        link.add_state_listener(self._on_link_state)
+        for name in ("Newexten", "DialBegin", "DialEnd"):
+            link.register_event(name, self._on_event)
+        app = web.Application()
+        app.router.add_get("/ws", self.gateway.handle)
+        app.add_subapp("/api", rest_app(self.store, self.auth, clock=self.clock))
+        if STATIC_DIR.is_dir():
+            app.router.add_get("/", self._index)
+            app.router.add_static("/static/", STATIC_DIR)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.http_endpoint.host, self.http_endpoint.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.http_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._spawn(self._writer(), "store-writer")
+        self._spawn(self._timers(), "center-timers")
+        await link.start()
+        log.info("server.started", http_port=self.http_port, ami=f"{link.host}:{link.port}")
+
+    async def stop(self) -> None:
+        await self.link.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._writes.join()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC_DIR / "index.html")
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("server.task_failed", task=task.get_name(), error=repr(task.exception()))
+
+    # ------------------------------------------------------------ PBX → center
+
+    def _on_changes(self, changes: list[CallChange]) -> None:
+        self._run(self.center.on_changes(changes, self.clock()))
+
+    def _on_event(self, link: AMILink, msg: Message) -> None:
+        self._run(self.center.on_event(msg, self.clock()))
+
+    def _on_link_state(self, state: str, reason: str | None) -> None:
+        self._run(self.center.link_state(state == "up", reason))
+
+    async def _timers(self) -> None:
+        while True:
+            delay = max(0.0, self.center.next_wakeup() - self.clock())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            now = self.clock()
+            if self.center.next_wakeup() <= now:
+                self._run(self.center.tick(now))
+
+    # -------------------------------------------------------------------- effects
+
+    def _run(self, effects: list[Effect]) -> None:
+        now = self.clock()
+        for effect in effects:
+            if isinstance(effect, Publish):
+                self.bus.publish(
+                    effect.event, effect.data, iso(now) or "", effect.topics, effect.agents
+                )
+            elif isinstance(effect, PbxAction):
+                self._spawn(self._pbx(effect), f"ami-{effect.name}")
+            elif isinstance(effect, SaveCall):
+                record = effect.record
+                self._writes.put_nowait(lambda r=record: self.store.upsert_call(r))  # type: ignore[misc]
+            elif isinstance(effect, SaveAgentState):
+                e = effect
+                self._writes.put_nowait(
+                    lambda e=e: self.store.append_agent_state(
+                        e.agent_id, e.state, e.reason, e.since
+                    )  # type: ignore[misc]
+                )
+            elif isinstance(effect, LookupCaller):
+                self._spawn(self._lookup(effect), "screen-pop")
+            elif isinstance(effect, Repaired):
+                self.stats["repairs"] += 1
+                log.warning(
+                    "center.repaired", what=effect.what, agent=effect.agent_id, call=effect.call_id
+                )
+        self._wake.set()
+
+    async def _pbx(self, action: PbxAction) -> None:
+        try:
+            await self.link.send_action(action.name, action.headers)
+        except (LinkError, ValueError) as error:
+            self.stats["pbx_action_errors"] += 1
+            log.warning(
+                "center.pbx_action_failed",
+                action=action.name,
+                call=action.call_id,
+                purpose=action.purpose,
+                error=str(error),
+            )
+
+    async def _lookup(self, effect: LookupCaller) -> None:
+        customer = await self.store.find_customer_by_phone(effect.number)
+        history = await self.store.recent_calls(effect.number, 5, exclude_call_id=effect.call_id)
+        self._run(
+            self.center.caller_found(
+                effect.call_id, customer_json(customer), [call_json(c) for c in history]
+            )
+        )
+
+    async def _writer(self) -> None:
+        # One writer in arrival order: a call's record is never overtaken by an older one.
+        while True:
+            job = await self._writes.get()
+            try:
+                await job()
+            except Exception:
+                log.exception("store.write_failed")
+            finally:
+                self._writes.task_done()
+
+    # -------------------------------------------------------------- WebSocket
+
+    async def _authenticate(self, params: Mapping[str, Any], address: str) -> Session:
+        now = self.clock()
+        try:
+            if "token" in params:
+                grant = self.auth.verify(params["token"], now)
+            else:
+                grant = await self.auth.login(params["agent_id"], params["password"], address, now)
+        except AuthError as error:
+            raise ClientError(error.code, error.message) from None
+        data, effects = self.center.login(
+            grant.agent_id,
+            grant.role,
+            params.get("extension"),
+            now,
+            takeover=bool(params.get("takeover")),
+        )
+        self._run(effects)
+        return Session(grant.agent_id, grant.role, data.get("extension"), data)
+
+    async def _execute(self, conn: Connection, command: Command) -> Mapping[str, Any]:
+        session = conn.session
+        assert session is not None
+        now = self.clock()
+        op, params = command.op, command.params
+        if op.startswith("agent."):
+            data, effects = self.center.agent_command(session.agent_id, op, params, now)
+            self._run(effects)
+            if op == "agent.wrap_up_done":
+                await self._save_wrap_up(session.agent_id, params)
+            return data
+        if not self.link.is_up:
+            raise ClientError("pbx_unavailable", f"the PBX link is {self.link.state}")
+        actions, data = await call_command(self, session, op, params, now)
+        results = []
+        for action in actions:
+            try:
+                result = await self.link.send_action(action.name, action.headers)
+            except LinkError as error:
+                raise ClientError("pbx_unavailable", f"{action.name}: {error}") from None
+            results.append(result.message)
+        return {**data, "pbx": results}
+
+    async def _save_wrap_up(self, agent_id: str, params: Mapping[str, Any]) -> None:
+        call_id = params.get("call_id") or self.center.last_call(agent_id)
+        if call_id is None:
+            return
+        await self._writes.join()  # the call's record is written first
+        try:
+            await self.store.set_wrap_up(
+                call_id,
+                agent_id,
+                params["disposition"],
+                params.get("notes"),
+                params.get("resolved"),
+            )
+        except Exception as error:  # the wrap-up state change stands; say what failed
+            raise ClientError("not_found", f"wrap-up not saved for {call_id}: {error}") from None
+
+    async def _snapshot(self, conn: Connection, topics: frozenset[str]) -> Mapping[str, Any]:
+        assert conn.agent_id is not None
+        return self.center.snapshot(topics, conn.agent_id, self.clock())
+
+    async def _closed(self, conn: Connection) -> None:
+        if conn.agent_id is not None:
+            self.center.connection_closed(conn.agent_id)

@@ -1,0 +1,193 @@
+"""A whole call life over WebSocket against pbx_sim, with real sockets and SQLite.
+
+pbx_sim runs in-process with its AMI server on 127.0.0.1; the Hotline server connects
+to it over AMI exactly as to Asterisk, serves WebSocket and REST, and writes a real
+database file. Callers are placed on the simulated carrier trunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from cti.center.server import Endpoint, HotlineServer
+from cti.config import Config, demo_config
+from cti.link import LinkSettings
+from cti.store import Store
+from pbx_sim.cli import SimHandle, build_parser
+from pbx_sim.cli import start as start_sim
+
+SECRET = "e2e-secret"
+PASSWORD = "pw-e2e"
+
+
+@dataclass
+class Rig:
+    sim: SimHandle
+    server: HotlineServer
+    store: Store
+    url: str
+
+    def call_in(self, did: str, number: str, name: str) -> str:
+        runner = self.sim.server.runner
+        call = self.sim.world.trunk_call(runner.now(), did, number, name)
+        runner.poke()
+        assert call.admitted
+        return call.channel
+
+    def hang_up(self, channel: str) -> None:
+        runner = self.sim.server.runner
+        self.sim.world.hangup(runner.now(), channel)
+        runner.poke()
+
+
+async def start_rig(
+    tmp_path: Path, *, agents: int = 4, answer_delay: float = 0.3, ring_timeout: float = 15.0
+) -> Rig:
+    args = build_parser().parse_args(
+        [
+            "--ami-port", "0", "--ami-user", "hotline", "--ami-secret", SECRET,
+            "--agents", str(agents), "--answer-delay", str(answer_delay),
+            "--spool-dir", str(tmp_path / "spool"),
+        ]
+    )  # fmt: skip
+    sim = await start_sim(args)
+    config: Config = demo_config(ami_secret=SECRET)
+    queues = tuple(replace(q, ring_timeout_s=ring_timeout) for q in config.queues)
+    config = replace(config, queues=queues)
+    store = await Store.open(tmp_path / "hotline.db")
+    await store.seed_from_config(config, PASSWORD)
+    await store.create_customer(name="张伟", phones=["0215550101"], notes="VIP, fault reports")
+    server = HotlineServer(
+        config,
+        store,
+        ami=Endpoint("127.0.0.1", sim.port),
+        http=Endpoint("127.0.0.1", 0),
+        link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
+    )
+    await server.start()
+    await server.link.wait_up(10)
+    return Rig(sim, server, store, f"http://127.0.0.1:{server.http_port}/ws")
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    r = await start_rig(tmp_path)
+    yield r
+    await r.server.stop()
+    await r.sim.close()
+    await r.store.close()
+
+
+class Client:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self._n = 0
+
+    async def ask(self, op: str, **params: Any) -> dict[str, Any]:
+        self._n += 1
+        await self.ws.send_str(json.dumps({"op": op, "id": self._n, **params}))
+        while True:
+            msg = json.loads(await asyncio.wait_for(self.ws.receive_str(), 10))
+            if msg["type"] == "reply" and msg["id"] == self._n:
+                return msg  # type: ignore[no-any-return]
+            self.events.append(msg)
+
+    async def wait_for(self, event: str, within: float = 10, **match: Any) -> dict[str, Any]:
+        for seen in self.events:
+            if seen["event"] == event and all(seen["data"].get(k) == v for k, v in match.items()):
+                self.events.remove(seen)
+                return seen
+        async with asyncio.timeout(within):
+            while True:
+                msg = json.loads(await self.ws.receive_str())
+                if msg["type"] != "event":
+                    continue
+                if msg["event"] == event and all(msg["data"].get(k) == v for k, v in match.items()):
+                    return msg  # type: ignore[no-any-return]
+                self.events.append(msg)
+
+
+async def test_call_life_queued_ringing_answered_ended_wrapped_up(rig: Rig) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(rig.url) as ws_agent,
+        http.ws_connect(rig.url) as ws_sup,
+    ):
+        agent, sup = Client(ws_agent), Client(ws_sup)
+        login = await agent.ask("login", agent_id="80001", password=PASSWORD, extension="8001")
+        assert login["ok"], login
+        assert login["data"]["role"] == "agent"
+        assert (await sup.ask("login", agent_id="90001", password=PASSWORD))["ok"]
+        topics = ["calls", "agents", "queues", "trunks"]
+        assert (await sup.ask("subscribe", topics=topics))["ok"]
+        ready = await agent.ask("agent.ready")
+        assert ready["data"]["state"] == "ready", ready
+
+        caller = rig.call_in("4001", "0215550101", "张伟")  # 4001 routes to queue fault
+
+        queued = await sup.wait_for("call.queued")
+        call_id = queued["data"]["call_id"]
+        assert queued["data"]["queue"] == "fault" and queued["data"]["caller"] == "0215550101"
+        ringing = await agent.wait_for("call.ringing", call_id=call_id)
+        pop = ringing["data"]
+        assert pop["agent_id"] == "80001" and pop["extension"] == "8001"
+        assert pop["customer"]["name"] == "张伟" and pop["caller_name"] == "张伟"
+        assert pop["history"] == []
+        await agent.wait_for("call.answered", call_id=call_id)
+        await sup.wait_for("agent.state", agent_id="80001", state="on_call")
+
+        rig.hang_up(caller)
+        ended = await agent.wait_for("call.ended", call_id=call_id)
+        assert ended["data"]["talk_s"] > 0
+        await agent.wait_for("agent.state", state="wrap_up")
+        done = await agent.ask(
+            "agent.wrap_up_done", disposition="fault", notes="line down", resolved=True
+        )
+        assert done["ok"] and done["data"]["state"] == "ready", done
+
+    record = await rig.store.get_call(call_id)
+    assert record.outcome == "answered"
+    assert record.agent_id == "80001" and record.queue == "fault"
+    assert record.caller_name == "张伟" and record.dialled_number == "4001"
+    assert record.disposition == "fault" and record.resolved is True
+    assert record.talk_s is not None and record.talk_s > 0
+
+
+async def test_abandon_while_waiting_and_rona(tmp_path: Path) -> None:
+    r = await start_rig(tmp_path, answer_delay=-1, ring_timeout=1.0)  # phones never answer
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(r.url) as ws:
+            agent = Client(ws)
+            await agent.ask("login", agent_id="80012", password=PASSWORD, extension="8002")
+            # No agent ready: the caller waits, then hangs up.
+            caller = r.call_in("4000", "0215550199", "Waiting Caller")
+            await asyncio.sleep(0.3)
+            r.hang_up(caller)
+            await asyncio.sleep(0.3)
+            assert (await agent.ask("agent.ready"))["ok"]
+            # Agent 80012 (general) is offered the next call but its phone never answers:
+            # after the 1 s ring timeout the ACD takes the call back (RONA).
+            call2 = r.call_in("4000", "0215550198", "Second Caller")
+            await agent.wait_for("call.ringing")
+            state = await agent.wait_for("agent.state", state="not_ready")
+            assert state["data"]["reason"] == "no_answer"
+            r.hang_up(call2)
+        await asyncio.sleep(0.5)
+        calls = await r.store.query_calls()
+        outcomes = sorted(c.outcome for c in calls)
+        assert outcomes == ["abandoned", "abandoned"]
+        legs = [leg for c in calls for leg in c.legs]
+        assert [leg.outcome for leg in legs] == ["no_answer"]
+    finally:
+        await r.server.stop()
+        await r.sim.close()
+        await r.store.close()
