@@ -15,6 +15,7 @@ from cti.config import ConfigError
 # name -> (module with main(argv), one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("cti.demo", "run the demo call center on the embedded simulator"),
+    "serve": ("cti.serve", "run the server against the PBX of a configuration file"),
     "check-config": ("cti.check_config", "validate a configuration file and summarise it"),
     "sim": ("pbx_sim.cli", "run the PBX simulator as a standalone AMI server"),
     "asterisk": ("cti.asterisk.cli", "a local Asterisk 22: provision, up, down, status, rx"),

@@ -1,158 +1,283 @@
-"""``hotline demo``: the demo call center, routed by the ACD, with live statistics.
+"""``hotline demo``: the whole call center on the embedded PBX simulator.
 
-Callers dial the demo trunk's numbers (Poisson arrivals), the ACD routes them to the
-simulated agents 80001…80012 (80000 is left for a person), agents answer after a ring,
-talk, wrap up and take the next call. The model runs on a virtual clock that is paced to
-the wall clock (``--speedup`` runs it faster); every second the queues, agents and trunk
-are shown. The web console and the real PBX link join this command with the CTI server.
+pbx_sim plays Asterisk (AMI on 127.0.0.1, the Hotline dialplan, agent phones that
+answer), the Hotline server connects to it over AMI as it would to Asterisk, serves the
+WebSocket, REST and web console, and keeps its records in ``var/demo/hotline.db``.
+Simulated callers dial the E1 trunk's numbers (Poisson arrivals, exponential talk
+times and patience); simulated agents 80001–80012 log in over the WebSocket like any
+desktop, go ready, wrap up with a disposition and take breaks. Agent 80000 (extension
+8000) is left for a person, supervisor 90001 (extension 9001) too.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import random
+import secrets
+import signal
 import sys
 import time
 from collections import Counter
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
 
-from acd import ACD, AgentState
+import aiohttp
+
+from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, demo_config
-from pbx_sim.center_model import CenterModel
-from pbx_sim.erlang import erlang_b, erlang_c, erlang_c_asa
-from pbx_sim.workload import Callers
+from cti.logging import configure_logging
+from cti.store import Store
+from pbx_sim.cli import SimHandle, build_parser
+from pbx_sim.cli import start as start_sim
 
-PERSON_AGENT = "80000"  # left free for a person to log in (DESIGN.md §3.3)
-FRAME_S = 0.1
-
-
-def build_center(config: Config, args: argparse.Namespace) -> CenterModel:
-    acd = ACD(config.queues)
-    simulated = []
-    for agent in config.agents:
-        acd.add_agent(agent.spec())
-        if agent.role == "agent" and agent.agent_id != PERSON_AGENT:
-            simulated.append(agent.agent_id)
-    trunk = config.trunks[0]
-    numbers = [(number, 1.0) for number in trunk.routes]
-    callers = Callers(
-        rate=args.rate / 60.0,
-        hold_s=args.hold,
-        holding=args.holding,
-        patience_s=args.patience or None,
-        numbers=numbers,
-    )
-    return CenterModel(
-        acd,
-        simulated,
-        callers,
-        dict(trunk.routes),
-        channels=trunk.channels,
-        answer_delay_s=args.answer_delay,
-        seed=args.seed,
-    )
+PERSON_AGENT: Final = "80000"
+SUPERVISOR: Final = "90001"
+DISPOSITIONS: Final = ("fault", "complaint", "inquiry", "other")
+DEMO_SECRET_BYTES: Final = 12
 
 
-def report(center: CenterModel) -> dict[str, Any]:
-    s = center.stats
-    callers = center.callers
-    agents = sum(1 for v in center.acd.agents() if v.state is not AgentState.LOGGED_OUT)
-    offered = callers.offered_erlangs
-    return {
-        "simulated_s": round(center.now, 1),
-        "offered": s.offered,
-        "carried": s.carried,
-        "blocked": s.blocked,
-        "abandoned": s.abandoned,
-        "answered": s.answered,
-        "callbacks": s.fallbacks,
-        "max_concurrent": s.max_concurrent,
-        "asa_s": round(s.wait_answered_s / s.answered, 2) if s.answered else None,
-        "queued_fraction": round(s.queued / s.carried, 4) if s.carried else None,
-        "offered_erlangs": round(offered, 2),
-        "erlang_b_blocking": round(erlang_b(offered, center.channels), 5),
-        "erlang_c_wait_probability": round(erlang_c(offered, agents), 4),
-        "erlang_c_asa_s": round(erlang_c_asa(offered, agents, callers.hold_s), 2),
-        "agents": agents,
-        "queues": {
-            name: {
-                "waiting": q.waiting,
-                "longest_wait_s": round(q.longest_wait_s, 1),
-                "agents_ready": q.agents_ready,
-                "agents_busy": q.agents_busy,
-                "answered": q.answered,
-                "abandoned": q.abandoned,
-                "service_level": None if q.service_level is None else round(q.service_level, 3),
-            }
-            for name in center.acd.queue_names()
-            for q in [center.acd.queue_stats(name, center.now)]
-        },
-    }
+@dataclass
+class Tally:
+    offered: int = 0
+    blocked: int = 0
+    events: Counter[str] = field(default_factory=Counter)
 
 
-def render(center: CenterModel, out: TextIO, tty: bool) -> None:
-    r = report(center)
-    states = Counter(v.state.value for v in center.acd.agents())
-    minutes, seconds = divmod(int(r["simulated_s"]), 60)
-    lines = [
-        f"Hotline demo  t={minutes:02d}:{seconds:02d}  trunk {center.busy}/{center.channels}"
-        f"  offered {r['offered']}  answered {r['answered']}  abandoned {r['abandoned']}"
-        f"  blocked {r['blocked']}  ASA {r['asa_s'] if r['asa_s'] is not None else '-'} s",
-        "agents: " + "  ".join(f"{k} {states[k]}" for k in sorted(states)),
-        f"{'queue':<10} {'waiting':>7} {'longest':>8} {'ready':>5} {'busy':>5} {'SL':>6}",
+class Callers:
+    """Simulated customers on the carrier trunk."""
+
+    def __init__(self, sim: SimHandle, server: HotlineServer, args: argparse.Namespace) -> None:
+        self.sim, self.server, self.args = sim, server, args
+        self.rng = random.Random(args.seed)
+        self.tally = Tally()
+        self.numbers = list(server.config.trunks[0].routes) if server.config.trunks else ["4000"]
+        self._answered: set[str] = set()
+        server.bus.subscribe(self._on_event, None).topics = frozenset({"calls"})
+
+    def _on_event(self, frame: str) -> None:
+        event = json.loads(frame)
+        self.tally.events[event["event"]] += 1
+        if event["event"] == "call.answered":
+            call_id = event["data"]["call_id"]
+            routed = self.server.center.calls.get(call_id)
+            if routed is not None and call_id not in self._answered:
+                self._answered.add(call_id)
+                talk = self.rng.expovariate(1.0 / self.args.hold)
+                asyncio.get_running_loop().call_later(talk, self._hang_up, routed.channel)
+
+    def _hang_up(self, channel: str) -> None:
+        world, runner = self.sim.world, self.sim.server.runner
+        chan = world.channels.get(channel)
+        if chan is not None:
+            world.hangup(runner.now(), channel)
+            runner.poke()
+
+    async def run(self) -> None:
+        rate = self.args.rate / 60.0
+        n = 0
+        while True:
+            await asyncio.sleep(self.rng.expovariate(rate))
+            n += 1
+            number = f"021555{self.rng.randrange(10000):04d}"
+            runner = self.sim.server.runner
+            call = self.sim.world.trunk_call(
+                runner.now(), self.rng.choice(self.numbers), number, f"Caller {n}"
+            )
+            runner.poke()
+            self.tally.offered += 1
+            if not call.admitted:
+                self.tally.blocked += 1
+                continue
+            patience = self.rng.expovariate(1.0 / self.args.patience)
+            asyncio.get_running_loop().call_later(patience, self._abandon, call.channel)
+
+    def _abandon(self, channel: str) -> None:
+        call = self.server.model.call_of(channel)
+        if call is not None and call.answered_at is None:
+            self._hang_up(channel)
+
+
+class AgentBot:
+    """A simulated agent: a WebSocket client like any agent desktop."""
+
+    def __init__(self, url: str, agent_id: str, extension: str, password: str, seed: int) -> None:
+        self.url, self.agent_id, self.extension, self.password = url, agent_id, extension, password
+        self.rng = random.Random(seed)
+        self._n = 0
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    async def run(self) -> None:
+        async with aiohttp.ClientSession() as http, http.ws_connect(self.url) as ws:
+            await self._send(ws, "login", agent_id=self.agent_id, password=self.password,
+                             extension=self.extension)  # fmt: skip
+            await self._send(ws, "agent.ready")
+            async for msg in ws:
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                frame = json.loads(msg.data)
+                if frame.get("type") != "event" or frame["event"] != "agent.state":
+                    continue
+                state = frame["data"]["state"]
+                if state == "wrap_up":
+                    self._later(ws, self.rng.uniform(2.0, 8.0), self._wrap_up, ws)
+                elif state == "not_ready":
+                    self._later(ws, self.rng.uniform(10.0, 30.0), self._send, ws, "agent.ready")
+
+    def _later(
+        self, ws: aiohttp.ClientWebSocketResponse, delay: float, fn: Any, *args: Any
+    ) -> None:
+        def fire() -> None:
+            if not ws.closed:
+                task = asyncio.ensure_future(fn(*args))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        asyncio.get_running_loop().call_later(delay, fire)
+
+    async def _wrap_up(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        disposition = self.rng.choice(DISPOSITIONS)
+        await self._send(ws, "agent.wrap_up_done", disposition=disposition,
+                         resolved=self.rng.random() < 0.8)  # fmt: skip
+        if self.rng.random() < 0.05:
+            await self._send(ws, "agent.not_ready", reason="break")
+
+    async def _send(self, ws: aiohttp.ClientWebSocketResponse, op: str, **params: Any) -> None:
+        self._n += 1
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_str(json.dumps({"op": op, "id": self._n, **params}))
+
+
+async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
+    password = args.demo_password or secrets.token_urlsafe(DEMO_SECRET_BYTES)
+    ami_secret = secrets.token_urlsafe(DEMO_SECRET_BYTES)
+    config: Config = demo_config(ami_secret=ami_secret)
+    simulated = [
+        a for a in config.agents if a.role == "agent" and a.agent_id != PERSON_AGENT and a.extension
     ]
-    for name, q in r["queues"].items():
-        sl = "-" if q["service_level"] is None else f"{q['service_level'] * 100:.0f}%"
-        lines.append(
-            f"{name:<10} {q['waiting']:>7} {q['longest_wait_s']:>7.0f}s "
-            f"{q['agents_ready']:>5} {q['agents_busy']:>5} {sl:>6}"
-        )
-    if tty:
-        out.write("\x1b[H\x1b[J" + "\n".join(lines) + "\n")
-    else:
-        out.write(" | ".join(lines[:2]) + "\n")
-    out.flush()
+    sim_args = build_parser().parse_args(
+        [
+            "--ami-port", "0", "--ami-user", config.ami.username, "--ami-secret", ami_secret,
+            "--agents", str(len(simulated)), "--answer-delay", str(args.answer_delay),
+            "--spool-dir", str(Path(args.var) / "spool"),
+        ]
+    )  # fmt: skip
+    sim = await start_sim(sim_args)
+    store = await Store.open(Path(args.var) / "hotline.db")
+    await store.seed_from_config(config, password, reset_passwords=True)
+    server = HotlineServer(
+        config,
+        store,
+        ami=Endpoint("127.0.0.1", sim.port),
+        http=Endpoint(config.server.listen, args.http_port),
+    )
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        await server.start()
+        await server.link.wait_up(10)
+        base = f"http://{config.server.listen}:{server.http_port}"
+        if not args.json:
+            print(
+                f"Hotline demo is running (Ctrl-C stops).\n"
+                f"  web console   {base}/\n"
+                f"  WebSocket     ws://{config.server.listen}:{server.http_port}/ws\n"
+                f"  REST          {base}/api\n"
+                f"  PBX (pbx_sim) AMI on 127.0.0.1:{sim.port}\n"
+                f"Accounts, all with password {password}:\n"
+                f"  agents 80001-80012 (extensions 8001-8012) are simulated;\n"
+                f"  agent 80000 (extension 8000) is yours; supervisor 90001 (extension 9001).",
+                flush=True,
+            )
+        callers = Callers(sim, server, args)
+        tasks.append(asyncio.create_task(callers.run()))
+        url = f"ws://127.0.0.1:{server.http_port}/ws"
+        for i, agent in enumerate(simulated):
+            assert agent.extension is not None
+            bot = AgentBot(url, agent.agent_id, agent.extension, password, args.seed + i)
+            tasks.append(asyncio.create_task(bot.run()))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        started = time.monotonic()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.every)
+            elapsed = time.monotonic() - started
+            if not args.json:
+                print(status_line(server, callers, elapsed), flush=True)
+            if args.duration is not None and elapsed >= args.duration:
+                break
+        return summary(server, callers, time.monotonic() - started)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.stop()
+        await sim.close()
+        await store.close()
+
+
+def status_line(server: HotlineServer, callers: Callers, elapsed: float) -> str:
+    s = summary(server, callers, elapsed)
+    return (
+        f"t={elapsed:5.0f}s  trunk {s['trunk_busy']}/{s['trunk_capacity']}  "
+        f"offered {s['offered']}  answered {s['answered']}  abandoned {s['abandoned']}  "
+        f"blocked {s['blocked']}  waiting {s['waiting']}  agents {s['agents']}"
+    )
+
+
+def summary(server: HotlineServer, callers: Callers, elapsed: float) -> dict[str, Any]:
+    center = server.center
+    states = Counter(v.state.value for v in center.acd.agents())
+    events = callers.tally.events
+    waiting = sum(center.acd.queue_stats(q, time.time()).waiting for q in center.acd.queue_names())
+    trunk = server.config.trunks[0] if server.config.trunks else None
+    return {
+        "elapsed_s": round(elapsed, 1),
+        "offered": callers.tally.offered,
+        "blocked": callers.tally.blocked,
+        "queued": events["call.queued"],
+        "answered": events["call.answered"],
+        "abandoned": events["call.abandoned"],
+        "ended": events["call.ended"],
+        "waiting": waiting,
+        "trunk_busy": center.trunk_busy(),
+        "trunk_capacity": trunk.channels if trunk else 0,
+        "agents": dict(sorted(states.items())),
+        "pbx_action_errors": server.stats["pbx_action_errors"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--pbx", choices=["sim"], default="sim", help="the embedded simulator")
+    parser.add_argument("--http-port", type=int, default=8080, help="HTTP port (default 8080)")
+    parser.add_argument("--demo-password", help="password of every demo account (default: random)")
+    parser.add_argument("--pbx", choices=["sim", "asterisk"], default="sim")
     parser.add_argument("--rate", type=float, default=9.0, help="calls per minute (default 9)")
-    parser.add_argument("--hold", type=float, default=60.0, help="mean talk time, s")
-    parser.add_argument("--holding", choices=["exp", "fixed", "lognormal"], default="exp")
-    parser.add_argument("--patience", type=float, default=120.0, help="mean, s (0 = never)")
-    parser.add_argument("--answer-delay", type=float, default=2.0, help="ring time, s")
-    parser.add_argument("--speedup", type=float, default=1.0, help="virtual s per wall s")
-    parser.add_argument("--duration", type=float, help="stop after this many virtual s")
+    parser.add_argument("--hold", type=float, default=60.0, help="mean talk time, s (60)")
+    parser.add_argument("--patience", type=float, default=120.0, help="mean patience, s (120)")
+    parser.add_argument("--answer-delay", type=float, default=2.0, help="agents' ring time, s")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--every", type=float, default=5.0, help="status line period, s")
+    parser.add_argument("--var", default="var/demo", help="where the demo keeps its files")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", action="store_true", help="quiet; print the final report")
+    parser.add_argument("--json", action="store_true", help="quiet; print a summary at the end")
     args = parser.parse_args(argv)
-    if args.rate <= 0 or args.hold <= 0 or args.speedup <= 0 or args.answer_delay < 0:
-        parser.error("--rate, --hold and --speedup must be > 0, --answer-delay >= 0")
-
-    center = build_center(demo_config(), args)
-    tty = sys.stdout.isatty() and not args.json
-    if not args.json:
+    if args.rate <= 0 or args.hold <= 0 or args.patience <= 0 or args.answer_delay < 0:
+        parser.error("--rate, --hold and --patience must be > 0, --answer-delay >= 0")
+    if args.pbx == "asterisk":
         print(
-            "Hotline demo: agents 80001-80012 are simulated, 80000 is free for you, "
-            "supervisor 90001. Ctrl-C stops.",
-            flush=True,
+            "hotline demo: --pbx asterisk needs the real-Asterisk configuration, which is "
+            "not generated yet; use --pbx sim",
+            file=sys.stderr,
         )
-    start = time.monotonic()
-    last_render = -1.0
-    try:
-        while True:
-            virtual = (time.monotonic() - start) * args.speedup
-            if args.duration is not None:
-                virtual = min(virtual, args.duration)
-            center.run_until(virtual)
-            if not args.json and virtual - last_render >= args.speedup:
-                render(center, sys.stdout, tty)
-                last_render = virtual
-            if args.duration is not None and virtual >= args.duration:
-                break
-            time.sleep(FRAME_S)
-    except KeyboardInterrupt:
-        pass
-    print(json.dumps(report(center), ensure_ascii=False))
+        return 2
+    configure_logging("warning" if not args.json else "error", "console")
+    result = asyncio.run(run_demo(args))
+    print(json.dumps(result))
     return 0

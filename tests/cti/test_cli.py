@@ -42,13 +42,23 @@ def test_example_config_checks(
     assert "queues 4" in capsys.readouterr().out
 
 
-def test_demo_runs_the_call_center(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--duration", "1800", "--speedup", "100000", "--json"]) == 0
+def test_demo_runs_the_whole_call_center(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--duration", "8", "--every", "2", "--rate", "40", "--hold", "3"]
+    args += ["--answer-delay", "0.3", "--http-port", "0", "--var", str(tmp_path), "--json"]
+    assert main(["demo", *args]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert report["simulated_s"] == 1800
-    assert report["answered"] > 100
-    assert report["offered"] == report["carried"] + report["blocked"]
-    assert set(report["queues"]) == {"fault", "complaint", "inquiry", "general"}
+    assert report["offered"] > 0 and report["queued"] > 0
+    assert report["answered"] > 0, report
+    assert report["agents"].get("logged_out", 0) == 2  # 80000 (yours) and the supervisor
+    assert report["pbx_action_errors"] == 0
+    assert (tmp_path / "hotline.db").exists()
+
+
+def test_demo_refuses_asterisk_until_it_is_wired(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--pbx", "asterisk"]) == 2
+    assert "--pbx asterisk" in capsys.readouterr().err
 
 
 def test_bench_acd_small_run_agrees_with_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
