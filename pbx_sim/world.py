@@ -25,6 +25,7 @@ See docs/pbx_sim.md for the whole picture.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import random
 import time as _time_fmt  # only for gmtime/strftime of given timestamps, never for the clock
@@ -299,8 +300,9 @@ class World:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     def random_token(self, n: int = 32) -> str:
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-."
-        return "".join(self._rng.choice(alphabet) for _ in range(n))
+        # base64 with "-." for "+/": the alphabet of PJSIP's Call-IDs, 4 chars per 3 bytes
+        raw = base64.b64encode(self._rng.randbytes((n * 3 + 3) // 4), altchars=b"-.")
+        return raw[:n].decode("ascii")
 
     # -- subscribers and emission ----------------------------------------------------------
 
