@@ -23,6 +23,7 @@ How a trunk call is routed (the dialplan is ``pbx_sim/dialplan/hotline.conf``):
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -64,6 +65,7 @@ WAIT_CONTEXT: Final = "hotline-wait"
 DIAL_CONTEXT: Final = "agent-dial"
 FULL_CONTEXT: Final = "trunk-full"
 STATS_EVERY_S: Final = 5.0
+FINISHED_IDS_KEPT: Final = 100_000
 HISTORY_CALLS: Final = 5
 DID_VARIABLE: Final = "HOTLINE_DID"
 
@@ -72,7 +74,8 @@ DID_VARIABLE: Final = "HOTLINE_DID"
 class RoutedCall:
     """A call Hotline routes: what the ACD does not know about it."""
 
-    call_id: str
+    call_id: str  # Hotline's id: the PBX's, unless a restarted PBX reused it
+    model_id: str  # the call model's (Asterisk Linkedid based)
     caller_num: str
     caller_name: str
     channel: str
@@ -116,8 +119,12 @@ class Center:
         self._trunk = config.trunks[0] if config.trunks else None
         self.desks: dict[str, Desk] = {}
         self._by_extension: dict[str, str] = {}
-        self.calls: dict[str, RoutedCall] = {}
-        self._by_channel: dict[str, str] = {}
+        self.calls: dict[str, RoutedCall] = {}  # by the call model's id
+        self._by_hid: dict[str, RoutedCall] = {}  # by Hotline's id
+        # Ids of calls already finished: a PBX restarted within a second can hand out
+        # the same Uniqueid/Linkedid again, and a record must never be overwritten.
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._by_channel: dict[str, str] = {}  # caller channel -> model id
         self._blocked: set[str] = set()
         self._stats_due = now + STATS_EVERY_S
         self._last_stats: dict[str, tuple[Any, ...]] = {}
@@ -217,7 +224,7 @@ class Center:
     def own_call(self, agent_id: str, call_id: str) -> str:
         """The channel of ``agent_id``'s leg in ``call_id``, or a ClientError."""
         desk = self.desks.get(agent_id)
-        call = self.model.calls.get(call_id)
+        call = self.model.calls.get(self.model_id(call_id))
         if call is None:
             raise ClientError("not_found", f"no call {call_id!r}")
         if desk is not None:
@@ -234,8 +241,15 @@ class Center:
     def known_extensions(self) -> set[str]:
         return {a.extension for a in self._agents.values() if a.extension} | set(self._by_extension)
 
+    def model_id(self, call_id: str) -> str:
+        routed = self._by_hid.get(call_id)
+        return call_id if routed is None else routed.model_id
+
+    def _routed(self, call_id: str) -> RoutedCall | None:
+        return self._by_hid.get(call_id)
+
     def _live_call(self, call_id: str) -> Any:
-        call = self.model.calls.get(call_id)
+        call = self.model.calls.get(self.model_id(call_id))
         if call is None:
             raise ClientError("not_found", f"no call {call_id!r}")
         return call
@@ -267,7 +281,7 @@ class Center:
         return leg is not None and leg.role == "trunk"
 
     def note_release(self, call_id: str, by: str, reason: str | None) -> None:
-        routed = self.calls.get(call_id)
+        routed = self._routed(call_id)
         if routed is not None:
             routed.released_by, routed.release_reason = by, reason
 
@@ -325,10 +339,11 @@ class Center:
                 out += self._device_state(change, change.at)
             elif isinstance(change, ch.CallStarted | ch.CallTransferred):
                 out += self._trunk_stats()
-                if isinstance(change, ch.CallTransferred) and change.call_id in self.calls:
+                routed = self.calls.get(change.call_id)
+                if isinstance(change, ch.CallTransferred) and routed is not None:
                     t = change.transfer
                     data = {
-                        "call_id": change.call_id,
+                        "call_id": routed.call_id,
                         "kind": t.kind,
                         "from": t.from_device,
                         "to": t.to_device or t.to_exten,
@@ -343,7 +358,7 @@ class Center:
     def caller_found(
         self, call_id: str, customer: dict[str, Any] | None, history: list[dict[str, Any]]
     ) -> list[Effect]:
-        call = self.calls.get(call_id)
+        call = self._routed(call_id)
         if call is None:
             return []
         call.customer, call.history, call.looked_up = customer, history, True
@@ -358,11 +373,12 @@ class Center:
         channel = self.model.channel(channel_name)
         if channel is None or not channel.call_id:
             return []
-        call_id = channel.call_id
-        routed = self.calls.get(call_id)
+        model_id = channel.call_id
+        routed = self.calls.get(model_id)
         if routed is not None:
             routed.ringing = False
             return []
+        call_id = self._fresh_id(model_id)
         did = (
             channel.variables.get(DID_VARIABLE)
             or channel.variables.get(f"__{DID_VARIABLE}")
@@ -382,6 +398,7 @@ class Center:
             ]
         routed = RoutedCall(
             call_id=call_id,
+            model_id=model_id,
             caller_num=channel.caller_num,
             caller_name=channel.caller_name,
             channel=channel_name,
@@ -390,8 +407,9 @@ class Center:
             started_at=channel.created_at or now,
             enqueued_at=now,
         )
-        self.calls[call_id] = routed
-        self._by_channel[channel_name] = call_id
+        self.calls[model_id] = routed
+        self._by_hid[call_id] = routed
+        self._by_channel[channel_name] = model_id
         out: list[Effect] = [LookupCaller(call_id, routed.caller_num), self._save(routed)]
         out += self._acd(
             self.acd.enqueue(call_id, queue, now, caller=routed.caller_num or None), now
@@ -447,7 +465,7 @@ class Center:
             return []
         if change.device != f"PJSIP/{routed.extension}":
             return []
-        if change.call_id not in self.model.calls:
+        if routed.model_id not in self.model.calls:
             return []  # the whole call ends: handled by CallEnded
         try:
             return self._acd(self.acd.ended(routed.call_id, now), now)
@@ -462,6 +480,7 @@ class Center:
                 self.calls[change.merged_call_id] = routed
             return
         self.calls[change.call_id] = routed
+        routed.model_id = change.call_id
         for name, cid in list(self._by_channel.items()):
             if cid == change.merged_call_id:
                 self._by_channel[name] = change.call_id
@@ -474,9 +493,11 @@ class Center:
         routed = self.calls.pop(call_id, None)
         if routed is not None:
             self._by_channel.pop(routed.channel, None)
+            call_id = routed.call_id
             # UnknownCall: the ACD had finished with it (transferred away, fallback).
             with contextlib.suppress(UnknownCall):
                 out += self._acd(self.acd.hangup(call_id, now), now)
+            self._finish(routed)
             if routed.outcome is CallOutcome.IN_PROGRESS:
                 routed.outcome = (
                     CallOutcome.ANSWERED
@@ -499,6 +520,8 @@ class Center:
             out.append(Publish("call.ended", data, ("calls",), agents))
         elif change.outcome == "blocked" or call_id in self._blocked:
             self._blocked.discard(call_id)
+            call_id = self._fresh_id(call_id)
+            self._remember(call_id)
             info = change.info
             trunk = self._trunk.name if self._trunk else None
             out.append(
@@ -517,6 +540,22 @@ class Center:
             out.append(SaveCall(record))
         out += self._trunk_stats()
         return out
+
+    def _fresh_id(self, model_id: str) -> str:
+        call_id, n = model_id, 1
+        while call_id in self._finished or call_id in self._by_hid:
+            n += 1
+            call_id = f"{model_id}-{n}"
+        return call_id
+
+    def _finish(self, routed: RoutedCall) -> None:
+        self._by_hid.pop(routed.call_id, None)
+        self._remember(routed.call_id)
+
+    def _remember(self, call_id: str) -> None:
+        self._finished[call_id] = None
+        if len(self._finished) > FINISHED_IDS_KEPT:
+            self._finished.popitem(last=False)
 
     def _device_state(self, change: ch.DeviceStateChanged, now: float) -> list[Effect]:
         # A phone busy with a call the ACD did not route keeps its agent from offers.
@@ -557,7 +596,7 @@ class Center:
                 )
             elif isinstance(event, CallQueued):
                 queues.add(event.queue)
-                routed = self.calls.get(event.call_id)
+                routed = self._routed(event.call_id)
                 data = {
                     "call_id": event.call_id,
                     "caller": routed.caller_num if routed else None,
@@ -572,7 +611,7 @@ class Center:
                 out += self._offer(event, now)
             elif isinstance(event, CallAnswered):
                 queues.add(event.queue)
-                routed = self.calls.get(event.call_id)
+                routed = self._routed(event.call_id)
                 if routed is not None:
                     routed.answered_at = now
                     routed.outcome = CallOutcome.ANSWERED
@@ -591,7 +630,7 @@ class Center:
                 out += self._requeued(event, now)
             elif isinstance(event, CallAbandoned):
                 queues.add(event.queue)
-                routed = self.calls.get(event.call_id)
+                routed = self._routed(event.call_id)
                 if routed is not None:
                     routed.outcome = CallOutcome.ABANDONED
                     if event.agent_id:
@@ -607,7 +646,7 @@ class Center:
                 )
             elif isinstance(event, CallEnded):
                 queues.add(event.queue)
-                routed = self.calls.get(event.call_id)
+                routed = self._routed(event.call_id)
                 if routed is not None:
                     self._leg_update(
                         routed, event.agent_id, ended_at=now, talk_s=round(event.talk_s, 3)
@@ -622,7 +661,7 @@ class Center:
         return out
 
     def _offer(self, event: CallOffered, now: float) -> list[Effect]:
-        routed = self.calls.get(event.call_id)
+        routed = self._routed(event.call_id)
         desk = self.desks.get(event.agent_id)
         if routed is None or desk is None:
             return []
@@ -644,7 +683,7 @@ class Center:
         return [PbxAction("Redirect", headers, routed.call_id, "ring the agent")]
 
     def _requeued(self, event: CallRequeued, now: float) -> list[Effect]:
-        routed = self.calls.get(event.call_id)
+        routed = self._routed(event.call_id)
         if routed is None:
             return []
         self._leg_update(routed, event.agent_id, ended_at=now, outcome="no_answer")
@@ -663,7 +702,7 @@ class Center:
         return out
 
     def _fallback(self, event: CallFallback) -> list[Effect]:
-        routed = self.calls.get(event.call_id)
+        routed = self._routed(event.call_id)
         if routed is None:
             return []
         routed.outcome = CallOutcome.FALLBACK
@@ -761,20 +800,20 @@ class Center:
         if not self.link_up:
             return out
         for view in self.acd.agents():
-            if view.call_id is not None and view.call_id not in self.model.calls:
-                call_id = view.call_id
+            call_id = view.call_id
+            if call_id is not None and self.model_id(call_id) not in self.model.calls:
                 out.append(
                     Repaired(f"{view.state.value} with no live call", view.agent_id, call_id)
                 )
                 with contextlib.suppress(UnknownCall):
                     out += self._acd(self.acd.hangup(call_id, now), now)
-                self.calls.pop(call_id, None)
-        for call_id in [c for c in self.calls if c not in self.model.calls]:
-            out.append(Repaired("routed call with no live channel", None, call_id))
-            routed = self.calls.pop(call_id)
+        for model_id in [c for c in self.calls if c not in self.model.calls]:
+            routed = self.calls.pop(model_id)
+            out.append(Repaired("routed call with no live channel", None, routed.call_id))
             self._by_channel.pop(routed.channel, None)
             with contextlib.suppress(UnknownCall):
-                out += self._acd(self.acd.hangup(call_id, now), now)
+                out += self._acd(self.acd.hangup(routed.call_id, now), now)
+            self._finish(routed)
         return out
 
     # ------------------------------------------------------------------- snapshot

@@ -191,3 +191,101 @@ async def test_abandon_while_waiting_and_rona(tmp_path: Path) -> None:
         await r.server.stop()
         await r.sim.close()
         await r.store.close()
+
+
+async def test_pbx_restart_resyncs_and_keeps_records_exact(tmp_path: Path) -> None:
+    """pbx_sim goes away mid-call and comes back on the same port (a fresh PBX): the link
+    reconnects with backoff, resyncs, the lost call ends once with cause pbx_resync, the
+    agent is freed, and the next call works."""
+    r = await start_rig(tmp_path)
+    port = r.sim.port
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(r.url) as ws:
+            agent = Client(ws)
+            await agent.ask("login", agent_id="80001", password=PASSWORD, extension="8001")
+            await agent.ask("subscribe", topics=["self", "queues"])
+            await agent.ask("agent.ready")
+            r.call_in("4001", "0215550101", "张伟")
+            answered = await agent.wait_for("call.answered")
+            lost_call = answered["data"]["call_id"]
+
+            await r.sim.server.shutdown()  # Event: Shutdown, connections closed
+            await r.sim.close()
+            args = build_parser().parse_args(
+                [
+                    "--ami-port", str(port), "--ami-user", "hotline", "--ami-secret", SECRET,
+                    "--agents", "4", "--answer-delay", "0.3",
+                    "--spool-dir", str(tmp_path / "spool2"),
+                ]
+            )  # fmt: skip
+            r.sim = await start_sim(args)
+            await r.server.link.wait_up(15)
+
+            ended = await agent.wait_for("call.ended", within=15, call_id=lost_call)
+            assert ended["data"]["cause"] in ("pbx_shutdown", "pbx_resync")
+            # The agent is free again once its wrap-up is over, and takes the next call.
+            state = await agent.wait_for("agent.state", within=15, state="wrap_up")
+            assert state["data"]["agent_id"] == "80001"
+            await agent.ask("agent.wrap_up_done", disposition="other")
+            r.call_in("4001", "0215550102", "Next Caller")
+            await agent.wait_for("call.answered", within=15)
+        await asyncio.sleep(0.3)
+        records = await r.store.query_calls()
+        # Two calls, two records, even if the restarted PBX reused the first call's id.
+        assert len(records) == 2, [c.call_id for c in records]
+        assert sorted(c.call_id for c in records).count(lost_call) == 1
+        lost = await r.store.get_call(lost_call)
+        assert lost.ended_at is not None and lost.outcome == "answered"
+    finally:
+        await r.server.stop()
+        await r.sim.close()
+        await r.store.close()
+
+
+async def test_fuzzed_frames_never_break_the_server(rig: Rig) -> None:
+    """Random frames (hypothesis-made, driven over the real socket): one reply each,
+    the connection survives, and a well-formed command still works afterwards."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from cti.api.protocol import OPS
+
+    values = st.one_of(
+        st.none(), st.booleans(), st.integers(-5, 10**12), st.text(max_size=30),
+        st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    )  # fmt: skip
+    frames = st.one_of(
+        st.text(max_size=200),
+        st.builds(
+            lambda op, params, fid: json.dumps({"op": op, "id": fid, **params}),
+            st.sampled_from(sorted(OPS)),
+            st.dictionaries(
+                st.sampled_from(["call_id", "to", "mode", "reason", "number", "topics",
+                                 "last_eid", "extension", "extensions", "group", "disposition",
+                                 "notes", "resolved", "agent_id", "password", "token"]),
+                values, max_size=4,
+            ),
+            st.integers(),
+        ),
+    )  # fmt: skip
+    async with aiohttp.ClientSession() as http, http.ws_connect(rig.url) as ws:
+        client = Client(ws)
+        assert (await client.ask("login", agent_id="90001", password=PASSWORD))["ok"]
+        sent: list[str] = []
+
+        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(frames)
+        def collect(frame: str) -> None:
+            sent.append(frame)
+
+        collect()
+        for frame in sent:
+            await ws.send_str(frame)
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.receive_str(), 10))
+                if msg["type"] == "reply":
+                    break
+            await asyncio.sleep(0.05)  # stay under the command rate limit
+        snap = await client.ask("snapshot", topics=["agents", "queues"])
+        assert snap["ok"] and len(snap["data"]["agents"]) == 14
+    assert rig.server.link.is_up
