@@ -133,7 +133,7 @@ def app_agi(world: World, chan: Channel, data: str) -> Wait:
         words = parse_command(line)
         world.emit(
             "AGIExecStart",
-            chan.snapshot(),
+            chan,
             (("Command", line), ("CommandId", str(_next_id(chan)))),
         )
         result = yield from _execute(world, chan, words)
@@ -141,7 +141,7 @@ def app_agi(world: World, chan: Channel, data: str) -> Wait:
             return -1
         world.emit(
             "AGIExecEnd",
-            chan.snapshot(),
+            chan,
             (
                 ("Command", line),
                 ("CommandId", str(chan.data.get("agi_cmd_id", 0))),

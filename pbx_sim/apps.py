@@ -58,8 +58,12 @@ def pbx_run(world: World, chan: Channel) -> Generator[float | None, Signal, None
                 world.set_position(chan, chan.context, "i", 1)
                 continue
             break
-        data = expand(world, chan, step.data) if "$" in step.data else step.data
         app_name = canonical(step.app)
+        data = step.data
+        if "$" in data and (app_name != "NoOp" or world.detail_exten):
+            # NoOp's argument is only ever seen in Newexten: not expanded when nobody
+            # subscribed to Newexten (functions with side effects in NoOp are not a thing).
+            data = expand(world, chan, data)
         if chan.data.pop("skip_newexten", False):
             chan.app, chan.app_data = app_name, data
         else:
@@ -270,7 +274,7 @@ def app_userevent(world: World, chan: Channel, data: str) -> int:
     for a in args[1:]:
         k, _, v = a.partition(":")
         fields.append((k.strip(), v.strip()))
-    world.emit("UserEvent", chan.snapshot(), fields)
+    world.emit("UserEvent", chan, fields)
     return 0
 
 

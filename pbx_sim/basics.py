@@ -85,13 +85,13 @@ def moh_start(world: World, chan: Channel, klass: str = "default") -> None:
     if chan.data.get("moh"):
         return
     chan.data["moh"] = klass
-    world.emit("MusicOnHoldStart", chan.snapshot(), (("Class", klass),))
+    world.emit("MusicOnHoldStart", chan, (("Class", klass),))
 
 
 def moh_stop(world: World, chan: Channel) -> None:
     if chan.data.pop("moh", None) is None:
         return
-    world.emit("MusicOnHoldStop", chan.snapshot())
+    world.emit("MusicOnHoldStop", chan)
 
 
 def goto(chan: Channel, context: str, exten: str, priority: int) -> None:

@@ -191,11 +191,9 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
         world.newexten(leg, "AppDial", "(Outgoing Line)")
         if trunk:
             world.set_callerid(leg, user, chan.cid_name)
-        world.emit("NewConnectedLine", leg.snapshot())
+        world.emit("NewConnectedLine", leg)
         dialstring = f"{user}@{resource}" if user else resource
-        world.emit(
-            "DialBegin", chan.snapshot(), leg.snapshot("Dest"), (("DialString", dialstring),)
-        )
+        world.emit("DialBegin", chan, leg.snapshot("Dest"), (("DialString", dialstring),))
         world.set_connected(chan, leg.cid_num, leg.cid_name)
         legs.append(leg)
     if not legs:
@@ -211,17 +209,13 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
         kind, who, info = sig
         if kind == "timeout":
             for leg in legs:
-                world.emit(
-                    "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "NOANSWER"),)
-                )
+                world.emit("DialEnd", chan, leg.snapshot("Dest"), (("DialStatus", "NOANSWER"),))
                 world.destroy(leg, CAUSE_NO_ANSWER)
             world.set_var(chan, "DIALSTATUS", "NOANSWER")
             return 0
         if kind == "hangup":
             for leg in legs:
-                world.emit(
-                    "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "CANCEL"),)
-                )
+                world.emit("DialEnd", chan, leg.snapshot("Dest"), (("DialStatus", "CANCEL"),))
             for leg in legs:
                 world.destroy(leg, 0)
             world.set_var(chan, "DIALSTATUS", "CANCEL")
@@ -243,9 +237,7 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
                 ms = _ms(started, world.now)
                 world.set_var(chan, "RINGTIME", str(ms // 1000))
                 world.set_var(chan, "RINGTIME_MS", str(ms))
-            world.emit(
-                "DialState", chan.snapshot(), who.snapshot("Dest"), (("DialStatus", "RINGING"),)
-            )
+            world.emit("DialState", chan, who.snapshot("Dest"), (("DialStatus", "RINGING"),))
             peer = chan.local_peer
             if peer is not None and chan.state != UP and chan.name.endswith(";2"):
                 # Ringing indicated to a Local ;2 shows on ;1 (04b).
@@ -262,7 +254,7 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
         elif kind == "leg_hangup":
             cause = info[0] if info else CAUSE_NORMAL
             status = dial_status_for(cause)
-            world.emit("DialEnd", chan.snapshot(), who.snapshot("Dest"), (("DialStatus", status),))
+            world.emit("DialEnd", chan, who.snapshot("Dest"), (("DialStatus", status),))
             legs.remove(who)
             world.destroy(who, cause, info[2] if info and len(info) > 2 else None)
             if not legs:
@@ -274,12 +266,10 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
     world.set_var(chan, "DIALEDPEERNUMBER", answered.variables.get("DIALEDPEERNUMBER", ""))
     # The answered leg leaves the dialled extension before DialEnd is published (04a).
     world.set_position(answered, answered.context, "", 1)
-    world.emit("DialEnd", chan.snapshot(), answered.snapshot("Dest"), (("DialStatus", "ANSWER"),))
+    world.emit("DialEnd", chan, answered.snapshot("Dest"), (("DialStatus", "ANSWER"),))
     for leg in legs:
         if leg is not answered:
-            world.emit(
-                "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "CANCEL"),)
-            )
+            world.emit("DialEnd", chan, leg.snapshot("Dest"), (("DialStatus", "CANCEL"),))
             world.destroy(leg, CAUSE_ANSWERED_ELSEWHERE)
     if chan.state != UP:
         answer(world, chan)

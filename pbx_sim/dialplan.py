@@ -18,10 +18,11 @@ object with ``lookup(name) -> str`` and ``function(name, args) -> str``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 from .confparse import ConfError, Section
 
@@ -334,32 +335,60 @@ def _matching(text: str, start: int, open_c: str, close_c: str) -> int:
     return -1
 
 
+#: A parsed substitution template: literal text, or (``{`` or ``[``, inner template).
+_Template = tuple[Any, ...]
+_TEMPLATES: dict[str, _Template] = {}
+#: Templates kept parsed (dialplan texts are few; AGI and action texts are not cached
+#: beyond this).
+_TEMPLATE_CACHE_MAX: Final = 20_000
+
+
+def _parse_template(text: str) -> _Template:
+    parts: list[Any] = []
+    i = lit = 0
+    n = len(text)
+    while True:
+        j = text.find("$", i)
+        if j < 0 or j + 1 >= n:
+            break
+        open_c = text[j + 1]
+        if open_c not in "{[":
+            i = j + 1
+            continue
+        end = _matching(text, j + 2, open_c, "}" if open_c == "{" else "]")
+        if end < 0:
+            break  # unbalanced: the rest is literal text
+        if j > lit:
+            parts.append(text[lit:j])
+        parts.append((open_c, _parse_template(text[j + 2 : end])))
+        i = lit = end + 1
+    if lit < n:
+        parts.append(text[lit:])
+    return tuple(parts)
+
+
+def _render(template: _Template, env: SubstitutionEnv) -> str:
+    out: list[str] = []
+    for part in template:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        inner = _render(part[1], env)
+        out.append(_expand_var(inner, env) if part[0] == "{" else evaluate_expression(inner))
+    return "".join(out)
+
+
 def substitute(text: str, env: SubstitutionEnv) -> str:
-    """Expand ``${...}`` and ``$[...]`` in ``text`` (inner expressions first)."""
+    """Expand ``${...}`` and ``$[...]`` in ``text`` (inner expressions first). Each text
+    is parsed once (the dialplan's texts are the same on every call)."""
     if "$" not in text:
         return text
-    out: list[str] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "$" and i + 1 < n and text[i + 1] in "{[":
-            open_c = text[i + 1]
-            close_c = "}" if open_c == "{" else "]"
-            end = _matching(text, i + 2, open_c, close_c)
-            if end < 0:
-                out.append(text[i:])
-                break
-            inner = substitute(text[i + 2 : end], env)
-            if open_c == "{":
-                out.append(_expand_var(inner, env))
-            else:
-                out.append(evaluate_expression(inner))
-            i = end + 1
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    template = _TEMPLATES.get(text)
+    if template is None:
+        template = _parse_template(text)
+        if len(_TEMPLATES) < _TEMPLATE_CACHE_MAX:
+            _TEMPLATES[text] = template
+    return _render(template, env)
 
 
 def _expand_var(inner: str, env: SubstitutionEnv) -> str:
@@ -550,8 +579,10 @@ def _truthy(v: str) -> bool:
     return v != ""
 
 
+@functools.lru_cache(maxsize=4096)
 def evaluate_expression(expr: str) -> str:
-    """The value of an Asterisk ``$[...]`` expression body, as text."""
+    """The value of an Asterisk ``$[...]`` expression body, as text (a pure function of
+    the text: cached)."""
     try:
         return _ExprParser(_tokens(expr)).parse()
     except (IndexError, KeyError, re.error):

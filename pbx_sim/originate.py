@@ -163,7 +163,7 @@ def _originate(
             # its NewCallerid already shows both (10).
             world.set_connected(two, req.cid_num, req.cid_name, emit=False)
             world.set_callerid(two, req.cid_num, req.cid_name)
-            world.emit("NewConnectedLine", two.snapshot())
+            world.emit("NewConnectedLine", two)
     dialstring = f"{user}@{resource}" if user else resource
     dest = leg
     if leg.tech == "Local":

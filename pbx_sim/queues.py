@@ -460,7 +460,7 @@ class QueueManager:
             world.set_device_state(q.device, DS_RINGING)
         world.emit(
             "QueueCallerJoin",
-            chan.snapshot(),
+            chan,
             (("Queue", q.name), ("Position", str(c.original_pos)), ("Count", str(len(q.callers)))),
         )
         return c
@@ -474,7 +474,7 @@ class QueueManager:
             world.set_device_state(q.device, DS_NOT_INUSE)
         world.emit(
             "QueueCallerLeave",
-            c.chan.snapshot(),
+            c.chan,
             (("Queue", q.name), ("Position", str(pos)), ("Count", str(len(q.callers)))),
         )
         world.set_var(c.chan, "QUEUEPOSITION", str(pos))
@@ -581,8 +581,8 @@ def _abandon(
     for _m, leg in ringing:
         dest = leg.snapshot("Dest")
         # Asterisk 22 reports the cancelled leg twice (02b).
-        world.emit("DialEnd", chan.snapshot(), dest, (("DialStatus", "CANCEL"),))
-        world.emit("DialEnd", chan.snapshot(), dest, (("DialStatus", "CANCEL"),))
+        world.emit("DialEnd", chan, dest, (("DialStatus", "CANCEL"),))
+        world.emit("DialEnd", chan, dest, (("DialStatus", "CANCEL"),))
     hold = world.elapsed(c.joined_at)
     world.set_var(chan, "QUEUEWAIT", str(hold))
     world.set_var(chan, "QUEUEWAIT_MS", str(hold * 1000))
@@ -596,7 +596,7 @@ def _abandon(
     pos = q.position(c)
     world.emit(
         "QueueCallerAbandon",
-        chan.snapshot(),
+        chan,
         (
             ("Queue", q.name),
             ("Position", str(pos)),
@@ -660,13 +660,11 @@ def _ring(
         world.set_var(leg, "DIALEDPEERNUMBER", leg.resource)
         world.emit(
             "AgentCalled",
-            chan.snapshot(),
+            chan,
             _dest_with_connected(leg, chan.cid_num, chan.cid_name),
             (("Queue", q.name), ("Interface", m.interface), ("MemberName", m.name)),
         )
-        world.emit(
-            "DialBegin", chan.snapshot(), leg.snapshot("Dest"), (("DialString", m.interface),)
-        )
+        world.emit("DialBegin", chan, leg.snapshot("Dest"), (("DialString", m.interface),))
         world.set_connected(leg, chan.cid_num, chan.cid_name, emit=False)
         world.set_connected(chan, leg.cid_num, leg.cid_name)
         ringing.append((m, leg))
@@ -681,9 +679,7 @@ def _ring(
         kind, who, info = sig
         if kind == "timeout":
             for m, leg in ringing:
-                world.emit(
-                    "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "NOANSWER"),)
-                )
+                world.emit("DialEnd", chan, leg.snapshot("Dest"), (("DialStatus", "NOANSWER"),))
                 _ring_no_answer(world, c, m, leg)
                 m.ringing_for = None
                 world.destroy(leg, CAUSE_NO_ANSWER)
@@ -699,9 +695,7 @@ def _ring(
             return "hangup"
         if kind == "redirect":
             for m, leg in ringing:
-                world.emit(
-                    "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "CANCEL"),)
-                )
+                world.emit("DialEnd", chan, leg.snapshot("Dest"), (("DialStatus", "CANCEL"),))
                 m.ringing_for = None
                 world.destroy(leg, CAUSE_NORMAL)
             moh_stop(world, chan)
@@ -713,17 +707,13 @@ def _ring(
         m, leg = entry
         if kind == "ringing":
             world.newexten(leg, "AppQueue", "(Outgoing Line)")
-            world.emit("NewConnectedLine", leg.snapshot())
-            world.emit(
-                "DialState", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "RINGING"),)
-            )
+            world.emit("NewConnectedLine", leg)
+            world.emit("DialState", chan, leg.snapshot("Dest"), (("DialStatus", "RINGING"),))
         elif kind == "leg_hangup":
             # Busy (486) or gone: NOANSWER + AgentRingNoAnswer, then the next member (02b).
             cause = info[0] if info else CAUSE_NORMAL
             tech = info[2] if info and len(info) > 2 else None
-            world.emit(
-                "DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "NOANSWER"),)
-            )
+            world.emit("DialEnd", chan, leg.snapshot("Dest"), (("DialStatus", "NOANSWER"),))
             _ring_no_answer(world, c, m, leg)
             m.ringing_for = None
             ringing.remove(entry)
@@ -736,7 +726,7 @@ def _ring(
                 if oleg is not leg:
                     world.emit(
                         "DialEnd",
-                        chan.snapshot(),
+                        chan,
                         oleg.snapshot("Dest"),
                         (("DialStatus", "CANCEL"),),
                     )
@@ -751,7 +741,7 @@ def _ring_no_answer(world: World, c: QueueCaller, m: Member, leg: Channel) -> No
     start = float(leg.data.get("ring_start", world.now))
     world.emit(
         "AgentRingNoAnswer",
-        c.chan.snapshot(),
+        c.chan,
         leg.snapshot("Dest"),
         (
             ("Queue", c.queue.name),
@@ -773,7 +763,7 @@ def _connect(
     """The agent answered: leave the queue, bridge, wait for the end (01, 02a, 05b)."""
     chan = c.chan
     q = c.queue
-    world.emit("DialEnd", chan.snapshot(), leg.snapshot("Dest"), (("DialStatus", "ANSWER"),))
+    world.emit("DialEnd", chan, leg.snapshot("Dest"), (("DialStatus", "ANSWER"),))
     moh_stop(world, chan)
     hold = world.elapsed(c.joined_at)
     ring = world.elapsed(float(leg.data.get("ring_start", world.now)))
@@ -793,7 +783,7 @@ def _connect(
     world.set_var(chan, "QUEUEWAIT_MS", str(hold * 1000))
     world.emit(
         "AgentConnect",
-        chan.snapshot(),
+        chan,
         leg.snapshot("Dest"),
         (
             ("Queue", q.name),
@@ -833,7 +823,7 @@ def _connect(
         dest = () if leg.dead else leg.snapshot("Dest")
         world.emit(
             "AgentComplete",
-            chan.snapshot(),
+            chan,
             dest,
             (
                 ("Queue", q.name),

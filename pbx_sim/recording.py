@@ -65,7 +65,7 @@ def start(world: World, chan: Channel, file: str) -> Recording:
     if peer is not None:
         # The audiohook makes the bridge re-check its technology: BRIDGEPEER again.
         world.set_var(chan, "BRIDGEPEER", peer.name)
-    world.emit("MixMonitorStart", chan.snapshot())
+    world.emit("MixMonitorStart", chan)
     if peer is not None:
         world.set_var(chan, "BRIDGEPVTCALLID", pvt_callid(world, peer))
         world.set_var(peer, "BRIDGEPEER", chan.name)
@@ -90,9 +90,7 @@ def mute(world: World, chan: Channel, direction: str, on: bool) -> bool:
     if rec is None:
         return False
     rec.mutes.append((world.now, on))
-    world.emit(
-        "MixMonitorMute", chan.snapshot(), (("Direction", direction), ("State", "1" if on else "0"))
-    )
+    world.emit("MixMonitorMute", chan, (("Direction", direction), ("State", "1" if on else "0")))
     return True
 
 
@@ -101,7 +99,7 @@ def stop(world: World, chan: Channel, *, quiet: bool = False) -> bool:
     rec: Recording | None = chan.data.pop("mixmonitor", None)
     if rec is None:
         return False
-    world.emit("MixMonitorStop", chan.snapshot())
+    world.emit("MixMonitorStop", chan)
     peer = _bridge_peer(chan)
     if peer is not None and not quiet:
         bridge_vars(world, chan, peer)

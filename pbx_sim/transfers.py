@@ -68,7 +68,7 @@ def blind_transfer_events(
 ) -> None:
     """Unhold, BLINDTRANSFER variables, the transferer's BRIDGEPEER cleared, BlindTransfer
     (03a)."""
-    world.emit("Unhold", transferer.snapshot())
+    world.emit("Unhold", transferer)
     world.set_var(transferee, "BLINDTRANSFER", transferer.name)
     world.set_var(transferer, "BLINDTRANSFER", transferee.name)
     world.set_var(transferer, "BRIDGEPEER", "")

@@ -352,13 +352,14 @@ class World:
             if sub.events is None or name in sub.events:
                 sub.callback(msg)
 
-    def emit(self, name: str, *parts: Iterable[tuple[str, str]]) -> None:
-        """Build and publish ``Event: name`` + ``Privilege`` + the header blocks."""
+    def emit(self, name: str, *parts: Iterable[tuple[str, str]] | Channel) -> None:
+        """Build and publish ``Event: name`` + ``Privilege`` + the header blocks. A
+        :class:`Channel` part stands for its snapshot, built only if someone listens."""
         if not self._all_subs and name not in self._wanted:
             return
         pairs: list[tuple[str, str]] = [("Event", name), ("Privilege", PRIVILEGE[name])]
         for part in parts:
-            pairs.extend(part)
+            pairs.extend(part.snapshot() if isinstance(part, Channel) else part)
         msg = Message(pairs)
         for sub in tuple(self._subs):
             if sub.events is None or name in sub.events:
@@ -811,7 +812,7 @@ class World:
         if chan.tech == "PJSIP":
             chan.endpoint = self.config.endpoints.get(chan.resource)
         if emit:
-            self.emit("Newchannel", chan.snapshot())
+            self.emit("Newchannel", chan)
         b = _contrib(chan.state)
         if b is not None:
             self._contrib_change(chan, None, chan.state)
@@ -829,7 +830,7 @@ class World:
         if state == UP and chan.answered_at is None:
             chan.answered_at = self.now
         if emit:
-            self.emit("Newstate", chan.snapshot())
+            self.emit("Newstate", chan)
         self._contrib_change(chan, old, state)
 
     def set_callerid(self, chan: Channel, num: str, name: str, *, emit: bool = True) -> None:
@@ -839,7 +840,7 @@ class World:
         if emit:
             self.emit(
                 "NewCallerid",
-                chan.snapshot(),
+                chan,
                 (("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"),),
             )
 
@@ -851,7 +852,7 @@ class World:
         chan.conn_name = name
         chan.changed()
         if emit:
-            self.emit("NewConnectedLine", chan.snapshot())
+            self.emit("NewConnectedLine", chan)
             self._local_connected(chan, num, name)
 
     def _local_connected(self, chan: Channel, num: str, name: str) -> None:
@@ -881,7 +882,7 @@ class World:
         if self._detail_exten:
             self.emit(
                 "Newexten",
-                chan.snapshot(),
+                chan,
                 (("Extension", chan.exten), ("Application", app), ("AppData", data)),
             )
 
@@ -902,16 +903,21 @@ class World:
             return
         chan.variables[name] = value
         if emit and self._detail_vars:
-            self.emit("VarSet", chan.snapshot(), (("Variable", name), ("Value", value)))
+            self.emit("VarSet", chan, (("Variable", name), ("Value", value)))
 
     def var_event(self, chan: Channel, name: str, value: str) -> None:
         """Publish a VarSet without storing (values Asterisk sets on internal copies)."""
         if self._detail_vars:
-            self.emit("VarSet", chan.snapshot(), (("Variable", name), ("Value", value)))
+            self.emit("VarSet", chan, (("Variable", name), ("Value", value)))
 
     @property
     def detail_vars(self) -> bool:
         return self._detail_vars
+
+    @property
+    def detail_exten(self) -> bool:
+        """True if Newexten events are built (events_detail and a subscriber wants them)."""
+        return self._detail_exten
 
     def hangup_request_event(
         self, chan: Channel, cause: int | None = None, techcause: int | None = None
@@ -921,7 +927,7 @@ class World:
             fields.append(("Cause", str(cause)))
         if techcause is not None:
             fields.append(("TechCause", str(techcause)))
-        self.emit("HangupRequest", chan.snapshot(), fields)
+        self.emit("HangupRequest", chan, fields)
 
     def soft_hangup_event(
         self, chan: Channel, cause: int = CAUSE_NORMAL, techcause: int | None = None
@@ -929,7 +935,7 @@ class World:
         fields = [("Cause", str(cause))]
         if techcause is not None:
             fields.append(("TechCause", str(techcause)))
-        self.emit("SoftHangupRequest", chan.snapshot(), fields)
+        self.emit("SoftHangupRequest", chan, fields)
 
     def destroy(
         self, chan: Channel, cause: int | None = None, techcause: int | None = None
@@ -964,7 +970,7 @@ class World:
         fields = [("Cause", str(cause)), ("Cause-txt", cause_text(cause))]
         if techcause is not None:
             fields.append(("TechCause", str(techcause)))
-        self.emit("Hangup", chan.snapshot(), fields)
+        self.emit("Hangup", chan, fields)
         self.channels.pop(chan.name, None)
         self.by_uniqueid.pop(chan.uniqueid, None)
         for category, group in chan.groups.items():
@@ -1224,7 +1230,7 @@ class World:
 
     def _dtmf_begin(self, chan: Channel, digit: str) -> None:
         if not chan.dead:
-            self.emit("DTMFBegin", chan.snapshot(), (("Digit", digit), ("Direction", "Received")))
+            self.emit("DTMFBegin", chan, (("Digit", digit), ("Direction", "Received")))
 
     def _dtmf_end(self, chan: Channel, arg: tuple[str, int]) -> None:
         if chan.dead:
@@ -1232,7 +1238,7 @@ class World:
         digit, ms = arg
         self.emit(
             "DTMFEnd",
-            chan.snapshot(),
+            chan,
             (("Digit", digit), ("DurationMs", str(ms)), ("Direction", "Received")),
         )
         self.deliver_dtmf(chan, digit)
