@@ -104,15 +104,26 @@ _CHANNEL_HEADERS: Final = (
     "OrigTransfererChannel",
     "SecondTransfererChannel",
     "TransferTargetChannel",
+    "SourceChannel",
     "SpyerChannel",
     "SpyeeChannel",
     "TargetChannel",
     "Peer",
 )
-_UNIQUEID_HEADERS: Final = frozenset(
-    h[: -len("Channel")] + "Uniqueid" for h in _CHANNEL_HEADERS if h.endswith("Channel")
-) | frozenset(h[: -len("Channel")] + "Linkedid" for h in _CHANNEL_HEADERS if h.endswith("Channel"))
-_BRIDGE_HEADERS: Final = frozenset({"BridgeUniqueid", "BridgeID", "BridgeId"})
+_UNIQUEID_HEADERS: Final = (
+    frozenset(h[: -len("Channel")] + "Uniqueid" for h in _CHANNEL_HEADERS if h.endswith("Channel"))
+    | frozenset(
+        h[: -len("Channel")] + "Linkedid" for h in _CHANNEL_HEADERS if h.endswith("Channel")
+    )
+    | {
+        "DestUniqueId",  # LocalOptimizationBegin
+        "SwapUniqueid",  # BridgeEnter of a channel taking another's place
+    }
+)
+_BRIDGE_HEADERS: Final = frozenset(
+    {"BridgeUniqueid", "BridgeID", "BridgeId", "DestBridgeUniqueid"}
+    | {p + "BridgeUniqueid" for p in ("To", "From", "Orig", "Second")}
+)
 _CHANNEL_NAME = re.compile(r"(PJSIP|Local)/[^\s,;|]+?-[0-9a-f]{8}(;[12])?")
 
 

@@ -299,9 +299,39 @@ def bridge_call(
         # A blind-transferred caller is bridged again (03a).
         world.set_var(chan, "BLINDTRANSFER", "")
     bridge_vars(world, peer, chan)
+
+    def swap_peer(old: Channel, new: Channel) -> None:
+        # An attended transfer by the callee (03c) leaves the caller with the target.
+        nonlocal peer
+        if old is peer:
+            peer = new
+
+    br.data["swap_peer"] = swap_peer
     while True:
         sig = yield None
         kind, who, info = sig
+        if kind == "hangup" and who is chan and br.data.get("atxfer") is not None:
+            # The caller hung up while the callee consults a transfer target.
+            xfer = br.data.pop("atxfer")
+            world.set_var(chan, "BRIDGEPEER", "")
+            world.set_var(chan, "BRIDGEPVTCALLID", "")
+            if chan.bridge is br:
+                world.bridge_leave(br, chan)
+            _dial_times(world, chan, started, answered_at)
+            world.set_var(chan, "DIALSTATUS", "ANSWER")
+            world.bridge_destroy(br)
+            world.signal(xfer, ("transferee_gone", chan, None))
+            return -1
+        if kind == "optimized":
+            # chan_local optimised this Local ;2 away (03c): its peer now talks to the
+            # party of ;1; Dial ends as answered and the pair hangs up.
+            if chan.bridge is br:
+                world.bridge_leave(br, chan)
+            _dial_times(world, chan, started, answered_at)
+            world.set_var(chan, "DIALSTATUS", "ANSWER")
+            chan.hangup_cause = CAUSE_NORMAL
+            _after_hangup(chan, lambda: world.bridge_destroy(br))
+            return -1
         if kind in ("hangup", "leg_hangup") and chan.hangup_cause == 0:
             # The bridge ends with Normal Clearing for the caller (06a).
             chan.hangup_cause = CAUSE_NORMAL

@@ -803,6 +803,22 @@ def _connect(
     bridge_vars(world, leg, chan)
 
     stats_done = False
+    transferred = False
+
+    def transfer_away(_agent: Channel) -> None:
+        """The agent completed an attended transfer (03c): AgentComplete now, none when
+        the call finally ends."""
+        nonlocal transferred
+        complete("agent")
+        transferred = True
+
+    def swap_peer(old: Channel, new: Channel) -> None:
+        nonlocal leg
+        if old is leg:
+            leg = new
+
+    br.data["transfer_away"] = transfer_away
+    br.data["swap_peer"] = swap_peer
 
     def member_done() -> None:
         """The agent left the call: the member's counters move on (03b: before the
@@ -818,6 +834,8 @@ def _connect(
         m.last_call = int(world.epoch())
 
     def complete(reason: str) -> None:
+        if transferred:
+            return
         talk = world.elapsed(connected_at)
         # Once the agent's channel is gone there is no Dest snapshot any more (03b).
         dest = () if leg.dead else leg.snapshot("Dest")
@@ -854,6 +872,19 @@ def _connect(
         if kind in ("hangup", "leg_hangup", "redirect") and chan.hangup_cause == 0:
             # The bridge ends with Normal Clearing for the caller (01, 02a).
             chan.hangup_cause = CAUSE_NORMAL
+        if kind == "hangup" and who is chan and br.data.get("atxfer") is not None:
+            # The caller hung up while the agent consults a transfer target: the agent
+            # stays with the target (the attended transfer task owns them now).
+            xfer = br.data.pop("atxfer")
+            complete("caller")
+            world.set_var(chan, "BRIDGEPEER", "")
+            world.set_var(chan, "BRIDGEPVTCALLID", "")
+            if chan.bridge is br:
+                world.bridge_leave(br, chan)
+            world.bridge_destroy(br)
+            end_vars()
+            world.signal(xfer, ("transferee_gone", chan, None))
+            return "done"
         if kind == "hangup" and who is chan:
             if source == "remote":
                 # The caller sent BYE (01).

@@ -133,8 +133,13 @@ def a_atxfer(world: World, msg: Message, reply: ActionReply) -> None:
     if ctl is None:
         reply.error("Atxfer failed")
         return
+    if chan.bridge is not None and chan.bridge.data.get("atxfer") is not None:
+        reply.error("Atxfer failed")  # one transfer at a time
+        return
+    from .atxfer import start_atxfer  # noqa: PLC0415 - atxfer builds on this module
+
     reply.success("Atxfer successfully queued")
-    world.signal(ctl, ("atxfer", chan, (context, exten)))
+    start_atxfer(world, chan, context, exten)
 
 
 def a_bridge(world: World, msg: Message, reply: ActionReply) -> None:

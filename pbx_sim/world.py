@@ -553,6 +553,22 @@ class World:
             dev = dirty.pop(name)
             self.set_device_state(dev, dev.computed())
 
+    def set_hold(self, chan: Channel, on: bool) -> None:
+        """The channel is put on hold (or taken off): an answered channel on hold counts
+        as ONHOLD for its device instead of INUSE (03c: the transferee's trunk device)."""
+        if bool(chan.data.get("held")) == on or chan.dead:
+            return
+        if on:
+            chan.data["held"] = True
+        else:
+            chan.data.pop("held", None)
+        dev: Device | None = chan.dev
+        if chan.state == UP and dev is not None and dev.cachable:
+            step = 1 if on else -1
+            dev.inuse -= step
+            dev.onhold += step
+            self._device_recompute(dev)
+
     def _contrib_change(self, chan: Channel, old: int | None, new: int | None) -> None:
         dev: Device | None = chan.dev
         if dev is None:
@@ -570,6 +586,12 @@ class World:
             b = _contrib(new) if new is not None else None
             if a == b:
                 return
+            if (a == "inuse" or b == "inuse") and chan.data.get("held"):
+                # An answered channel on hold counts as ONHOLD.
+                if a == "inuse":
+                    a = "onhold"
+                if b == "inuse":
+                    b = "onhold"
         if a is not None:
             setattr(dev, a, getattr(dev, a) - 1)
         if b is not None:
@@ -831,6 +853,12 @@ class World:
             chan.answered_at = self.now
         if emit:
             self.emit("Newstate", chan)
+            if chan.tech == "Local" and chan.data.pop("callerid_announce", False):
+                self.emit(
+                    "NewCallerid",
+                    chan,
+                    (("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"),),
+                )
         self._contrib_change(chan, old, state)
 
     def set_callerid(self, chan: Channel, num: str, name: str, *, emit: bool = True) -> None:
@@ -860,6 +888,19 @@ class World:
         id (published lazily, when it next leaves a bridge) and the party bridged with ;2
         sees it as its connected line (04b)."""
         two = chan.local_peer
+        if two is not None and chan.name.endswith(";2") and two.bridge is not None:
+            # ;2 learns who it is connected to while ;1 is bridged (03c: the consultation
+            # call of an attended transfer): ;1 takes that as its caller id (published
+            # after its next state change) and ;1's bridge peer sees it as connected line.
+            one = two
+            if (one.cid_num, one.cid_name) != (num, name):
+                one.cid_num, one.cid_name = num, name
+                one.changed()
+                one.data["callerid_announce"] = True
+            for other in one.bridge.channels if one.bridge is not None else ():
+                if other is not one:
+                    self.set_connected(other, num, name)
+            return
         if two is None or not chan.name.endswith(";1") or two.dead:
             return
         if (two.cid_num, two.cid_name) != (num, name):
@@ -1021,7 +1062,8 @@ class World:
         self.emit("BridgeCreate", br.headers())
         return br
 
-    def bridge_enter(self, br: Bridge, chan: Channel) -> None:
+    def bridge_enter(self, br: Bridge, chan: Channel, *, swap: Channel | None = None) -> None:
+        """``chan`` joins ``br`` (``swap``: taking that channel's place, 03c)."""
         br.channels.append(chan)
         chan.bridge = br
         if len(br.channels) > 1 and br.type == "basic":
@@ -1032,7 +1074,13 @@ class World:
                 if c.linkedid != oldest:
                     c.linkedid = oldest
                     c.changed()
-        self.emit("BridgeEnter", br.headers(), chan.snapshot())
+        if swap is None:
+            self.emit("BridgeEnter", br.headers(), chan)
+        else:
+            self.emit("BridgeEnter", br.headers(), chan, (("SwapUniqueid", swap.uniqueid),))
+        if chan.variables.get("ATTENDEDTRANSFER"):
+            # A channel dialled for an attended transfer is bridged: the marker goes (03c).
+            self.set_var(chan, "ATTENDEDTRANSFER", "")
 
     def bridge_leave(self, br: Bridge, chan: Channel) -> None:
         if chan in br.channels:
@@ -1285,6 +1333,12 @@ class World:
                 one.data["local_active"] = True
                 one.dev.inuse += 1
             self.start_pbx(two)
+
+    def local_release(self, one: Channel) -> None:
+        """The pair of ``one`` stops counting as in use (published with the next change:
+        03c, the optimised pair's two hangups both show NOT_INUSE)."""
+        if one.data.pop("local_active", False) and one.dev is not None:
+            one.dev.inuse -= 1
 
     def local_answered(self, one: Channel) -> None:
         """``;2`` answered: ``;1`` is up too."""

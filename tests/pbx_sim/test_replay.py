@@ -23,7 +23,7 @@ from pbx_sim.replay import compare, replay
 from pbx_sim.scenarios import SCENARIOS, rules_for
 
 PATHS = transcript_paths()
-#: Transcripts replayed with the full lane comparison (all of them once done).
+#: Transcripts replayed with the full lane comparison: all 25.
 FULL = (
     "00a",
     "00b",
@@ -33,6 +33,7 @@ FULL = (
     "02c",
     "03a",
     "03b",
+    "03c",
     "04a",
     "04b",
     "04c",

@@ -12,6 +12,7 @@ from cti.ami.codec import Message
 from pbx_sim.config import hotline_config
 from pbx_sim.dialplan import evaluate_expression, pattern_matches
 from pbx_sim.functions import expand
+from pbx_sim.model import DS_INUSE, DS_ONHOLD
 from pbx_sim.phones import PhoneBehaviour
 from pbx_sim.world import World
 
@@ -238,3 +239,53 @@ def test_setvar_getvar_and_errors(hotline: tuple[World, list[Message]]) -> None:
     assert bad[0]["Response"] == "Error" and bad[0]["Message"] == "No such channel"
     unknown = world.run_action(1.5, "Frobnicate")
     assert unknown[0]["Message"].startswith("Invalid/unknown command: Frobnicate.")
+
+
+def _talking(world: World, caller: str) -> list[str]:
+    chan = world.channels[caller]
+    assert chan.bridge is not None
+    return sorted(c.name for c in chan.bridge.channels if c is not chan)
+
+
+def test_attended_transfer_in_the_hotline_flow(hotline: tuple[World, list[Message]]) -> None:
+    world, events = hotline
+    call = world.trunk_call(1.0, "5000", "0215550101", "Alice")
+    world.run_action(
+        1.5, "Redirect", Channel=call.channel, Context="agent-dial", Exten="8001", Priority="1"
+    )
+    run_until(world, 4.0)
+    [agent] = _talking(world, call.channel)
+    ok = world.run_action(4.0, "Atxfer", Channel=agent, Exten="8002", Context="internal")
+    assert ok[0]["Message"] == "Atxfer successfully queued"
+    run_until(world, 7.0)  # the caller hears music, 8001 talks with 8002
+    assert world.channels[call.channel].data.get("moh") == "default"
+    assert world.devices["PJSIP/e1trunk"].computed() == DS_ONHOLD
+    world.hangup(7.0, agent)  # 8001 hangs up: the transfer completes
+    run_until(world, 9.0)  # ...and the Local pair is optimised away
+    [target] = _talking(world, call.channel)
+    assert target.startswith("PJSIP/8002-")
+    assert not [c for c in world.channels if c.startswith("Local/")]
+    names_seen = [e.event for e in events]
+    for ev in ("Hold", "BridgeMerge", "AttendedTransfer", "LocalOptimizationBegin"):
+        assert ev in names_seen
+    assert world.devices["PJSIP/e1trunk"].computed() == DS_INUSE
+    world.hangup(10.0, call.channel)
+    run_until(world, 11.0)
+    assert world.stats()["channels"] == 0
+
+
+def test_attended_transfer_target_does_not_answer(hotline: tuple[World, list[Message]]) -> None:
+    world, _events = hotline
+    world.phones.set("8002", PhoneBehaviour(busy=True, busy_delay=1.0))
+    call = world.trunk_call(1.0, "5000", "0215550101", "Alice")
+    world.run_action(
+        1.5, "Redirect", Channel=call.channel, Context="agent-dial", Exten="8001", Priority="1"
+    )
+    run_until(world, 4.0)
+    [agent] = _talking(world, call.channel)
+    world.run_action(4.0, "Atxfer", Channel=agent, Exten="8002", Context="internal")
+    run_until(world, 8.0)
+    # 8002 was busy: 8001 is back with the caller, the music has stopped.
+    assert _talking(world, call.channel) == [agent]
+    assert "moh" not in world.channels[call.channel].data
+    assert not [c for c in world.channels if c.startswith("Local/")]
