@@ -303,6 +303,62 @@ async def run_bench(args: argparse.Namespace) -> BenchResult:
     return res
 
 
+def run_virtual(calls: int, subscribe: str, interval: float = 6.0) -> dict[str, Any]:
+    """The trunk simulator's case: the world alone on a virtual clock (no asyncio, no
+    socket). One call every ``interval`` simulated seconds through the Hotline flow
+    (trunk -> wait -> Redirect to an agent -> 2 s ringing -> 150 s talk); ``subscribe``:
+    ``all`` (every event, events_detail on), ``some`` (Hangup, BridgeEnter, DialEnd; the
+    noisy families are not even built) or ``none``."""
+    agents = 200
+    cfg = hotline_config(agents=agents, first_agent=20001, trunk_channels=30)
+    world = World(cfg, now=0.0, events_detail=subscribe == "all")
+    seen = [0]
+
+    def count(_msg: Message) -> None:
+        seen[0] += 1
+
+    if subscribe == "all":
+        world.subscribe(count)
+    elif subscribe == "some":
+        world.subscribe(count, {"Hangup", "BridgeEnter", "DialEnd"})
+    phone = PhoneBehaviour(answer_delay=2.0, handle_time=150.0)
+    for i in range(agents):
+        world.phones.set(str(20001 + i), phone)
+    cpu0 = _cpu()
+    t = 0.0
+    blocked = 0
+    for i in range(calls):
+        t += interval
+        while (due := world.next_wakeup()) is not None and due <= t:
+            world.tick(due)
+        call = world.trunk_call(t, "5000", f"0215{i % 1000000:06d}")
+        if not call.admitted:
+            blocked += 1
+            continue
+        world.run_action(
+            t,
+            "Redirect",
+            Channel=call.channel,
+            Context="agent-dial",
+            Exten=str(20001 + i % agents),
+            Priority="1",
+        )
+    while (due := world.next_wakeup()) is not None:
+        world.tick(due)
+    cpu = _cpu() - cpu0
+    return {
+        "mode": subscribe,
+        "calls": calls,
+        "blocked": blocked,
+        "simulated_s": round(world.now, 1),
+        "cpu_s": round(cpu, 2),
+        "cpu_ms_per_call": round(cpu / calls * 1000, 3),
+        "simulated_s_per_cpu_s": round(world.now / cpu, 0) if cpu else 0.0,
+        "events": seen[0],
+        "channels_left": len(world.channels),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pbx_sim.bench_load", description=__doc__)
     p.add_argument("--rate", type=float, default=100.0, help="new calls per second (100)")
@@ -316,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trunk-channels", type=int, default=100000, help="trunk capacity")
     p.add_argument("--no-detail", action="store_true", help="events_detail=False (no VarSet...)")
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin to one core")
+    p.add_argument(
+        "--virtual",
+        type=int,
+        default=0,
+        metavar="CALLS",
+        help="instead: the world alone on a virtual clock, CALLS calls per mode (all/some/none)",
+    )
     p.add_argument("--json", action="store_true", help="last line: one JSON object")
     p.add_argument("--subscriber", type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -325,6 +388,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     if args.subscriber is not None:
         asyncio.run(_subscriber(args.subscriber))
+        return 0
+    if args.virtual:
+        rows = [run_virtual(args.virtual, mode) for mode in ("all", "some", "none")]
+        for row in rows:
+            print(
+                f"virtual clock, subscribed to {row['mode']:>4}: {row['calls']} calls, "
+                f"{row['simulated_s']:.0f} simulated s in {row['cpu_s']} CPU s = "
+                f"{row['cpu_ms_per_call']} ms per call, {row['events']} events"
+            )
+        if args.json:
+            print(json.dumps({"virtual": rows}, sort_keys=True))
         return 0
     res = asyncio.run(run_bench(args))
     d = asdict(res)
