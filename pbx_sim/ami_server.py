@@ -163,6 +163,13 @@ class _Session:
         self.remote = f"IPV4/TCP/{peer[0]}/{peer[1]}" if peer else "IPV4/TCP/127.0.0.1/0"
         self.session_id = f"0x{id(self):x}"
         self.failed_login = False
+        self._loop = asyncio.get_running_loop()
+        #: Bytes written during this loop iteration, sent in one go (one syscall for a
+        #: burst of events instead of one per event).
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        #: Privilege header -> does this session's class mask let it through (cache).
+        self._priv_ok: dict[str, bool] = {}
 
     # -- output -----------------------------------------------------------------------
 
@@ -171,6 +178,21 @@ class _Session:
             return
         if self.held is not None and not force:
             self.held.append(data)
+            return
+        self._out.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Hand what was written this iteration to the transport; drop the session if its
+        buffer is over the limit."""
+        self._flush_scheduled = False
+        if not self._out:
+            return
+        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out.clear()
+        if self.closing:
             return
         self.writer.write(data)
         transport = self.writer.transport
@@ -201,8 +223,13 @@ class _Session:
             return False
         pairs = msg.pairs
         if len(pairs) > 1 and pairs[1][0] == "Privilege":
-            classes = pairs[1][1].split(",")
-            if not any(c in self.mask and c in self.read_classes for c in classes if c != "all"):
+            priv = pairs[1][1]
+            ok = self._priv_ok.get(priv)
+            if ok is None:
+                ok = self._priv_ok[priv] = any(
+                    c in self.mask and c in self.read_classes for c in priv.split(",") if c != "all"
+                )
+            if not ok:
                 return False
         if self.include_events or self.exclude_events or self.include or self.exclude:
             name = msg.event or ""
@@ -227,6 +254,7 @@ class _Session:
     def close_soon(self) -> None:
         if self.closing:
             return
+        self.flush()
         self.closing = True
         with contextlib.suppress(Exception):
             self.writer.close()
@@ -352,6 +380,7 @@ class _Session:
         self.authenticated = True
         self.login_tv = format_tv(world.epoch(now))
         self.read_classes = _classes(cfg.read) if cfg is not None else frozenset(EVENT_CLASSES)
+        self._priv_ok.clear()
         events = msg.get("Events")
         reply.respond("Success", (("Message", "Authentication accepted"),))
         if events is not None:
@@ -361,6 +390,7 @@ class _Session:
         server.security("SuccessfulAuth", self, account=user)
 
     def apply_mask(self, value: str) -> None:
+        self._priv_ok.clear()
         v = value.strip().lower()
         if v in ("off", "no", "false", "0"):
             self.events_on = False
