@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from .basics import answer, moved_out_of_bridge
 from .channels import Bridge, Channel, Signal, Task
 from .dialplan import split_args
+from .functions import inherit_variables
 from .model import (
     CAUSE_ANSWERED_ELSEWHERE,
     CAUSE_BUSY,
@@ -122,6 +123,8 @@ def create_leg(
         )
         chan.data["dial_user"] = user
         chan.owner = owner
+        if owner is not None and owner.chan is not None:
+            inherit_variables(owner.chan, chan)
         return chan
     if tech.lower() == "local":
         exten, _, context = resource.partition("@")
@@ -132,6 +135,10 @@ def create_leg(
             exten, context, linkedid=linkedid, uniqueids=(uniqueid, other_uniqueid)
         )
         one.owner = owner
+        if owner is not None and owner.chan is not None:
+            # ;1 inherits from the caller; chan_local copies them to ;2.
+            inherit_variables(owner.chan, one)
+            inherit_variables(owner.chan, _two)
         return one
     raise LegFailure(CAUSE_UNALLOCATED, f"unknown channel technology {tech}")
 

@@ -73,11 +73,28 @@ class ChannelEnv:
             if setter is not None:
                 setter(world, chan, arg, value)
             return
-        if name.startswith("__"):
-            name = name[2:]
-        elif name.startswith("_"):
-            name = name[1:]
+        if name.startswith("_") and chan is not None:
+            # _VAR: inherited by the channels this one dials; __VAR: by theirs too.
+            level = 2 if name.startswith("__") else 1
+            name = name[level:]
+            chan.data.setdefault("inherit", {})[name] = level
         world.set_var(chan, name, value)
+
+
+def inherit_variables(parent: Channel, child: Channel) -> None:
+    """Copy ``parent``'s inheritable variables to a channel it dials (no VarSet events,
+    as ``ast_channel_inherit_variables``)."""
+    marks: dict[str, int] | None = parent.data.get("inherit")
+    if not marks:
+        return
+    keep: dict[str, int] = {}
+    for name, level in marks.items():
+        if name in parent.variables:
+            child.variables[name] = parent.variables[name]
+            if level == 2:
+                keep[name] = 2
+    if keep:
+        child.data.setdefault("inherit", {}).update(keep)
 
 
 def _f_group_count(world: World, chan: Channel | None, args: str) -> str:

@@ -53,7 +53,7 @@ def _path(world: World, name: str) -> str:
         name = f"{world.new_uuid()}.wav"
     if os.path.isabs(name):
         return name
-    return os.path.join(world.config.monitor_dir, name)
+    return os.path.join(world.spool_dir or world.config.monitor_dir, name)
 
 
 def start(world: World, chan: Channel, file: str) -> Recording:

@@ -230,6 +230,7 @@ class World:
         self._rng = random.Random(seed)
         #: False: never build VarSet/Newexten (the trunk simulator's fast mode).
         self.events_detail = events_detail
+        #: Where MixMonitor writes relative file names (default: config.monitor_dir).
         self.spool_dir = spool_dir
         self._uid = 0
         self._chan_seq = 0

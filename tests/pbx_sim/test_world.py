@@ -289,3 +289,21 @@ def test_attended_transfer_target_does_not_answer(hotline: tuple[World, list[Mes
     assert _talking(world, call.channel) == [agent]
     assert "moh" not in world.channels[call.channel].data
     assert not [c for c in world.channels if c.startswith("Local/")]
+
+
+def test_inherited_variables_reach_the_agent_leg(hotline: tuple[World, list[Message]]) -> None:
+    world, _events = hotline
+    call = world.trunk_call(1.0, "5000", "0215550101")
+    world.run_action(1.5, "Setvar", Channel=call.channel, Variable="_TICKET", Value="7")
+    world.run_action(1.5, "Setvar", Channel=call.channel, Variable="PLAIN", Value="x")
+    world.run_action(
+        1.5, "Redirect", Channel=call.channel, Context="agent-dial", Exten="8001", Priority="1"
+    )
+    run_until(world, 3.0)
+    [agent] = _talking(world, call.channel)
+    # __HOTLINE_DID (set by the trunk context) and _TICKET are inherited, PLAIN is not.
+    got = {
+        v: world.run_action(3.0, "Getvar", Channel=agent, Variable=v)[0].get("Value")
+        for v in ("HOTLINE_DID", "TICKET", "PLAIN")
+    }
+    assert got == {"HOTLINE_DID": "5000", "TICKET": "7", "PLAIN": ""}
