@@ -16,7 +16,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from cti.api.protocol import OPS
 from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, demo_config
 from cti.link import LinkSettings
@@ -245,14 +248,10 @@ async def test_pbx_restart_resyncs_and_keeps_records_exact(tmp_path: Path) -> No
 async def test_fuzzed_frames_never_break_the_server(rig: Rig) -> None:
     """Random frames (hypothesis-made, driven over the real socket): one reply each,
     the connection survives, and a well-formed command still works afterwards."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
-    from cti.api.protocol import OPS
-
     values = st.one_of(
         st.none(), st.booleans(), st.integers(-5, 10**12), st.text(max_size=30),
-        st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        st.lists(st.text(max_size=5), max_size=3),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
     )  # fmt: skip
     frames = st.one_of(
         st.text(max_size=200),
