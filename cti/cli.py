@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "acd": ("cti.bench.routing", "routing decisions against a linear-scan router"),
     "ami": ("cti.ami.bench", "AMI ingest against panoramisk's parser"),
     "ingest": ("cti.bench.ingest", "AMI events decoded and applied to the call model"),
+    "ringing": ("cti.bench.ringing", "AMI ring event to screen pop, 1,000 agents, 500 clients"),
     "store": ("cti.bench.store", "screen-pop look-ups and call-record writes on SQLite"),
 }
 
