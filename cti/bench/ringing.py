@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -68,6 +69,35 @@ def bench_config(agents: int, ami_port: int, db: Path) -> str:
 def _rings_agent(msg: Message) -> bool:
     dest = msg.get("DestChannel") or ""
     return dest.startswith("PJSIP/") and not dest.startswith(("PJSIP/e1trunk", "PJSIP/9001"))
+
+
+async def drain_client(port: int, frames: list[str], ready: asyncio.Event) -> None:
+    """A subscriber that reads and drops its bytes: a raw WebSocket over asyncio streams,
+    so that hundreds of them cost the measuring process almost nothing."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    await reader.readuntil(b"\r\n\r\n")
+    for text in frames:
+        payload = text.encode()
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        header = (
+            bytes([0x81, 0x80 | len(payload)])
+            if len(payload) < 126
+            else (bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big"))
+        )
+        writer.write(header + mask + masked)
+    await reader.read(1)
+    ready.set()
+    while await reader.read(65536):
+        pass
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -227,7 +257,15 @@ async def _measure(
             for kind, login, measure in logins[start : start + 4]:
                 ev = asyncio.Event()
                 readies.append(ev)
-                tasks.append(asyncio.create_task(client(http, kind, login, measure, ev)))
+                if kind == "subscriber" and not measure:
+                    frames = [
+                        json.dumps({"op": "login", "id": 1, **login}),
+                        json.dumps({"op": "subscribe", "id": 2, "topics": ["calls"]}),
+                    ]
+                    coro = drain_client(port, frames, ev)
+                else:
+                    coro = client(http, kind, login, measure, ev)
+                tasks.append(asyncio.create_task(coro))
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in readies)), 60)
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         rng = random.Random(args.seed)
