@@ -149,7 +149,6 @@ class TrunkSim:
             self._hang_up(key, t)
         elif kind == _PATIENCE and key not in self._answered and self._hang_up(key, t):
             self.counts["abandoned"] += 1
-            self.waits.append(t - self._arrived[key])
 
     def _arrive(self, t: float) -> None:
         n = self.counts["offered"] = self.counts["offered"] + 1
