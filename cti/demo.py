@@ -56,7 +56,7 @@ class Callers:
         self.tally = Tally()
         self.numbers = list(server.config.trunks[0].routes) if server.config.trunks else ["4000"]
         self._answered: set[str] = set()
-        server.bus.subscribe(self._on_event, None).topics = frozenset({"calls"})
+        server.bus.set_topics(server.bus.subscribe(self._on_event, None), {"calls"})
 
     def _on_event(self, frame: str) -> None:
         event = json.loads(frame)

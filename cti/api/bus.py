@@ -1,9 +1,10 @@
 """Events to clients: numbering, topic routing, the replay buffer behind ``resume``.
 
 No I/O here: a :class:`Subscription` hands each frame to its ``sink`` (the WebSocket
-shell puts it on the connection's bounded send queue). Every event gets a server-wide
-``eid``; every connection numbers what it receives with its own ``seq``, so a client
-sees a gap at once. The last ``capacity`` events are kept for ``resume``.
+shell writes it to the connection). Every event gets a server-wide ``eid``; every
+connection numbers what it receives with its own ``seq``, so a client sees a gap at
+once. The last ``capacity`` events are kept for ``resume``. Subscriptions are indexed
+by topic and by agent, so an event costs only the connections that receive it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class Subscription:
     def __init__(self, sink: Callable[[str], None], agent_id: str | None, live_from: int) -> None:
         self.sink = sink
         self.agent_id = agent_id
-        self.topics: frozenset[str] = frozenset({"self"})
+        self.topics: frozenset[str] = frozenset({"self"})  # change with EventBus.set_topics
         self.seq = 0
         # Events from this eid on are offered live; resume replays only those before it,
         # so a connection never receives an event twice.
@@ -39,7 +40,8 @@ class EventBus:
         if capacity < 1:
             raise ValueError("the replay buffer needs room for at least one event")
         self._buffer: deque[EventFrame] = deque(maxlen=capacity)
-        self._subs: set[Subscription] = set()
+        self._by_topic: dict[str, set[Subscription]] = {}
+        self._by_agent: dict[str, set[Subscription]] = {}  # subscriptions with "self"
         self._eid = 0
 
     @property
@@ -48,11 +50,30 @@ class EventBus:
 
     def subscribe(self, sink: Callable[[str], None], agent_id: str | None) -> Subscription:
         sub = Subscription(sink, agent_id, self._eid + 1)
-        self._subs.add(sub)
+        self._index(sub)
         return sub
 
+    def set_topics(self, sub: Subscription, topics: Iterable[str]) -> None:
+        self._unindex(sub)
+        sub.topics = frozenset(topics)
+        self._index(sub)
+
     def unsubscribe(self, sub: Subscription) -> None:
-        self._subs.discard(sub)
+        self._unindex(sub)
+
+    def _index(self, sub: Subscription) -> None:
+        for topic in sub.topics - {"self"}:
+            self._by_topic.setdefault(topic, set()).add(sub)
+        if "self" in sub.topics and sub.agent_id is not None:
+            self._by_agent.setdefault(sub.agent_id, set()).add(sub)
+
+    def _unindex(self, sub: Subscription) -> None:
+        for topic in sub.topics - {"self"}:
+            subs = self._by_topic.get(topic)
+            if subs is not None:
+                subs.discard(sub)
+        if sub.agent_id is not None and sub.agent_id in self._by_agent:
+            self._by_agent[sub.agent_id].discard(sub)
 
     def publish(
         self,
@@ -65,9 +86,17 @@ class EventBus:
         self._eid += 1
         frame = EventFrame(self._eid, event, ts, data, frozenset(topics), frozenset(agents))
         self._buffer.append(frame)
-        for sub in tuple(self._subs):  # a sink may unsubscribe a slow connection
-            if frame.visible_to(sub.topics, sub.agent_id):
-                sub.send(frame)
+        receivers: set[Subscription] = set()
+        for topic in frame.topics:
+            subs = self._by_topic.get(topic)
+            if subs:
+                receivers |= subs
+        for agent_id in frame.agents:
+            subs = self._by_agent.get(agent_id)
+            if subs:
+                receivers |= subs
+        for sub in receivers:  # a sink may unsubscribe a slow connection: receivers is a copy
+            sub.send(frame)
         return frame
 
     def resume(self, sub: Subscription, last_eid: int) -> int:

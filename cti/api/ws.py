@@ -228,5 +228,5 @@ class WebSocketGateway:
     def _subscribe(self, conn: Connection, topics: frozenset[str]) -> Mapping[str, Any]:
         self._check_topics(conn, topics)
         assert conn.subscription is not None
-        conn.subscription.topics = topics
+        self.bus.set_topics(conn.subscription, topics)
         return {"topics": sorted(topics)}
