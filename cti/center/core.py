@@ -125,6 +125,10 @@ class Center:
         # the same Uniqueid/Linkedid again, and a record must never be overwritten.
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._by_channel: dict[str, str] = {}  # caller channel -> model id
+        # Screen-pop data fetched as soon as a trunk call appears (by model id), so that
+        # it is there when the call reaches an agent moments later.
+        self._prefetch: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]]] = {}
+        self._prefetched: set[str] = set()
         self._blocked: set[str] = set()
         self._stats_due = now + STATS_EVERY_S
         self._last_stats: dict[str, tuple[Any, ...]] = {}
@@ -339,6 +343,9 @@ class Center:
                 out += self._device_state(change, change.at)
             elif isinstance(change, ch.CallStarted | ch.CallTransferred):
                 out += self._trunk_stats()
+                if isinstance(change, ch.CallStarted) and change.role == "trunk":
+                    self._prefetch[change.call_id] = (None, [])
+                    out.append(LookupCaller(change.call_id, change.caller_num))
                 routed = self.calls.get(change.call_id)
                 if isinstance(change, ch.CallTransferred) and routed is not None:
                     t = change.transfer
@@ -358,8 +365,11 @@ class Center:
     def caller_found(
         self, call_id: str, customer: dict[str, Any] | None, history: list[dict[str, Any]]
     ) -> list[Effect]:
-        call = self._routed(call_id)
+        call = self._routed(call_id) or self.calls.get(call_id)
         if call is None:
+            if call_id in self._prefetch:  # not routed yet: keep it for then
+                self._prefetch[call_id] = (customer, history)
+                self._prefetched.add(call_id)
             return []
         call.customer, call.history, call.looked_up = customer, history, True
         if call.pop_waiting and call.ringing:
@@ -410,7 +420,14 @@ class Center:
         self.calls[model_id] = routed
         self._by_hid[call_id] = routed
         self._by_channel[channel_name] = model_id
-        out: list[Effect] = [LookupCaller(call_id, routed.caller_num), self._save(routed)]
+        out: list[Effect] = [self._save(routed)]
+        if model_id in self._prefetched:
+            routed.customer, routed.history = self._prefetch.pop(model_id)
+            self._prefetched.discard(model_id)
+            routed.looked_up = True
+        elif model_id not in self._prefetch:
+            out.append(LookupCaller(call_id, routed.caller_num))
+        # else: the look-up started with the call is on its way (caller_found by model id)
         out += self._acd(
             self.acd.enqueue(call_id, queue, now, caller=routed.caller_num or None), now
         )
@@ -488,6 +505,8 @@ class Center:
     def _call_ended(self, change: ch.CallEnded, now: float) -> list[Effect]:
         out: list[Effect] = []
         call_id = change.call_id
+        self._prefetch.pop(call_id, None)
+        self._prefetched.discard(call_id)
         if change.cause == "merged":
             return out
         routed = self.calls.pop(call_id, None)
