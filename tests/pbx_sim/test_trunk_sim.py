@@ -47,9 +47,8 @@ def test_agents_with_patient_callers_match_erlang_c(capsys: pytest.CaptureFixtur
     r = run(capsys, *args, "--channels", "300", "--duration", "30000")
     assert r["answered"] >= 4000 and r["blocked"] == 0 and r["abandoned"] == 0
     assert r["erlang_c_wait_probability"] == pytest.approx(erlang_c(9.0, 12), abs=1e-4)
-    # Measured consistently a little above Erlang C (P(wait) about 0.30 for 0.266, ASA
-    # about 6.0 s for 5.3 s; see the README): these bounds catch a broken routing, they
-    # do not claim agreement within the statistical error.
+    # Runs of ~4,500 calls spread by about ±0.04 in P(wait) and ±25 % in ASA from seed
+    # to seed (seen: 0.304 / 0.276 / 0.232 and 6.0 / 6.3 / 4.1 s for 0.266 and 5.32 s).
     assert r["queued_fraction"] == pytest.approx(erlang_c(9.0, 12), abs=0.05)
     assert r["asa_s"] == pytest.approx(erlang_c_asa(9.0, 12, 60.0), rel=0.35)
 
