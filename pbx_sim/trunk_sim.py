@@ -23,6 +23,7 @@ ASA for the same load beside the measured figures.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import heapq
 import itertools
 import json
@@ -41,6 +42,7 @@ from cti.config import Config, Role, parse_config
 from pbx_sim.config import hotline_config
 from pbx_sim.erlang import erlang_b, erlang_c, erlang_c_asa
 from pbx_sim.phones import PhoneBehaviour
+from pbx_sim.trunk_ami import AmiTrunkSim
 from pbx_sim.workload import Callers
 from pbx_sim.world import World
 
@@ -254,9 +256,42 @@ class TrunkSim:
         return report
 
 
+def _over_ami(args: argparse.Namespace, show: bool) -> int:
+    if args.embedded or args.speedup:
+        print("hotline trunk-sim: --ami runs in real time (no --embedded, no --speedup)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    callers = Callers(rate=args.rate, hold_s=args.hold, holding=args.holding,
+                      patience_s=args.patience or None, numbers=((DID, 1.0),))  # fmt: skip
+    sim = AmiTrunkSim(args, callers)
+    started = time.monotonic()
+    asyncio.run(sim.run(args.duration, show))
+    c = sim.counts
+    offered_erlangs = callers.offered_erlangs
+    report: dict[str, Any] = {
+        **c,
+        "max_concurrent": sim.max_concurrent,
+        "blocking": round(c["blocked"] / c["offered"], 5) if c["offered"] else None,
+        "asa_s": round(sum(sim.waits) / len(sim.waits), 3) if sim.waits else None,
+        "offered_erlangs": round(offered_erlangs, 3),
+        "erlang_b_blocking": round(erlang_b(offered_erlangs, args.channels), 5),
+        "channels": args.channels,
+        "agents": args.agents,
+        "wall_s": round(time.monotonic() - started, 2),
+    }
+    if args.agents:
+        report["erlang_c_wait_probability"] = round(erlang_c(offered_erlangs, args.agents), 4)
+        report["erlang_c_asa_s"] = round(erlang_c_asa(offered_erlangs, args.agents, args.hold), 3)
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hotline trunk-sim", description=__doc__.split("\n")[0])
     p.add_argument("--embedded", action="store_true", help="in-process pbx_sim (default)")
+    p.add_argument("--ami", metavar="HOST:PORT", help="drive a real PBX (or hotline sim) over AMI")
+    p.add_argument("--ami-user", default="hotline", help="AMI user (with --ami)")
+    p.add_argument("--ami-secret", help="AMI secret (default: $HOTLINE_TRUNK_SIM_SECRET)")
     p.add_argument("--rate", type=float, required=True, help="calls per second (Poisson)")
     p.add_argument("--hold", type=float, required=True, help="mean holding time, s")
     p.add_argument("--holding", choices=["exp", "fixed", "lognormal"], default="exp")
@@ -275,8 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rate and --hold must be > 0, --channels >= 1, --agents >= 0")
     if args.agents > 999:
         p.error("--agents: at most 999 (extensions 8001-8999)")
-    sim = TrunkSim(args)
     show = sys.stderr.isatty() and not args.json
+    if args.ami:
+        return _over_ami(args, show)
+    sim = TrunkSim(args)
     started = time.monotonic()
     step = max(1.0, args.duration / 200)
     t = 0.0

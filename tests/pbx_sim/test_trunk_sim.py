@@ -6,10 +6,16 @@ from call to call, so the plain binomial error is widened)."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+from contextlib import redirect_stdout
+from pathlib import Path
 
 import pytest
 
+from pbx_sim.cli import build_parser
+from pbx_sim.cli import start as start_sim
 from pbx_sim.erlang import erlang_b, erlang_c, erlang_c_asa
 from pbx_sim.trunk_sim import main
 
@@ -65,3 +71,28 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--rate", "0", "--hold", "10"])
     assert info.value.code == 2
     assert "--rate and --hold must be > 0" in capsys.readouterr().err
+
+
+async def test_over_ami_against_hotline_sim(tmp_path: Path) -> None:
+    """--ami drives a PBX over AMI (here pbx_sim's server with a 5-channel trunk): calls
+    over the limit are blocked by the dialplan and counted, never lost."""
+    args = build_parser().parse_args(
+        ["--ami-port", "0", "--ami-secret", "ts-secret", "--trunk-channels", "5",
+         "--spool-dir", str(tmp_path)]
+    )  # fmt: skip
+    sim = await start_sim(args)
+    try:
+        argv = ["--ami", f"127.0.0.1:{sim.port}", "--ami-secret", "ts-secret", "--rate", "4",
+                "--hold", "3", "--holding", "fixed", "--duration", "6", "--json"]  # fmt: skip
+        out = io.StringIO()
+        loop = asyncio.get_running_loop()
+        with redirect_stdout(out):
+            code = await loop.run_in_executor(None, main, argv)
+        assert code == 0
+        r = json.loads(out.getvalue().strip().splitlines()[-1])
+    finally:
+        await sim.close()
+    assert r["offered"] > 10
+    assert r["offered"] == r["carried"] + r["blocked"]
+    assert r["blocked"] > 0
+    assert 0 < r["max_concurrent"] <= 5
