@@ -35,6 +35,7 @@ from typing import Any, Final
 import aiohttp
 
 from cti.ami.codec import AMIDecoder, Message, encode_action
+from cti.bench.stats import percentile
 from cti.center.server import HotlineServer
 from cti.config import load_config, parse_config
 from cti.logging import configure_logging
@@ -98,13 +99,6 @@ async def drain_client(port: int, frames: list[str], ready: asyncio.Event) -> No
     ready.set()
     while await reader.read(65536):
         pass
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -39,6 +39,7 @@ from acd import (
     QueueSpec,
     Strategy,
 )
+from cti.bench.stats import percentile
 
 STRATEGIES = list(Strategy)
 
@@ -184,14 +185,6 @@ def run_ops(
         center.answer_all(now)
         if i % 5000 == 0 and i:
             progress(f"{i}/{ops} operations")
-
-
-def percentile(values: list[int], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return float(ordered[k])
 
 
 def summarize(center: Center) -> dict[str, Any]:

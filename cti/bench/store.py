@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cti.bench.stats import percentile
 from cti.logging import configure_logging
 from cti.store import CallLeg, CallOutcome, CallRecord, Store, Synchronous, normalize_phone
 
@@ -45,11 +46,6 @@ _AREA_CODES = ("10", "21", "20", "755", "28", "571", "25", "27")
 def _size(directory: str, prefix: str) -> int:
     """Bytes of the database files (main, -wal, -shm) whose names start with ``prefix``."""
     return sum(f.stat().st_size for f in Path(directory).iterdir() if f.name.startswith(prefix))
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def _mobile(rng: random.Random, used: set[str]) -> str:
@@ -143,8 +139,8 @@ async def _upserts(
         elapsed = time.perf_counter() - began
         out = {
             "per_s": count / elapsed,
-            "p50_ms": _percentile(times, 0.5),
-            "p99_ms": _percentile(times, 0.99),
+            "p50_ms": percentile(times, 0.5),
+            "p99_ms": percentile(times, 0.99),
         }
         began = time.perf_counter()
         tasks = 30
@@ -244,14 +240,14 @@ async def run(args: argparse.Namespace, progress: Callable[[str], None]) -> dict
         "import_rows_per_s": round(args.customers / import_s),
         "lookups": args.lookups,
         "lookup_found_fraction": round(found_fraction, 3),
-        "lookup_p50_us": round(_percentile(hits, 0.5), 1),
-        "lookup_p99_us": round(_percentile(hits, 0.99), 1),
+        "lookup_p50_us": round(percentile(hits, 0.5), 1),
+        "lookup_p99_us": round(percentile(hits, 0.99), 1),
         "lookup_mean_us": round(statistics.fmean(hits), 1),
-        "lookup_miss_p50_us": round(_percentile(misses, 0.5), 1) if misses else None,
-        "screen_pop_p50_us": round(_percentile(pops, 0.5), 1),
-        "screen_pop_p99_us": round(_percentile(pops, 0.99), 1),
-        "baseline_sqlite3_p50_us": round(_percentile(baseline, 0.5), 1),
-        "baseline_sqlite3_p99_us": round(_percentile(baseline, 0.99), 1),
+        "lookup_miss_p50_us": round(percentile(misses, 0.5), 1) if misses else None,
+        "screen_pop_p50_us": round(percentile(pops, 0.5), 1),
+        "screen_pop_p99_us": round(percentile(pops, 0.99), 1),
+        "baseline_sqlite3_p50_us": round(percentile(baseline, 0.5), 1),
+        "baseline_sqlite3_p99_us": round(percentile(baseline, 0.99), 1),
         "upserts": args.upserts,
         "upsert_per_s": round(full["per_s"], 1),
         "upsert_p50_ms": round(full["p50_ms"], 3),
