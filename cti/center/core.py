@@ -80,7 +80,7 @@ class RoutedCall:
     caller_name: str
     channel: str
     did: str | None
-    queue: str
+    queue: str | None
     started_at: float
     enqueued_at: float
     customer: dict[str, Any] | None = None
@@ -358,9 +358,73 @@ class Center:
                     out.append(Publish("call.transferred", data, ("calls",)))
         return out
 
-    def link_state(self, up: bool, reason: str | None) -> list[Effect]:
+    def link_state(self, up: bool, reason: str | None, now: float) -> list[Effect]:
         self.link_up = up
-        return [Publish("pbx.link", {"state": "up" if up else "down", "reason": reason}, ("pbx",))]
+        out: list[Effect] = [
+            Publish("pbx.link", {"state": "up" if up else "down", "reason": reason}, ("pbx",))
+        ]
+        if up:
+            out += self._adopt(now)
+        return out
+
+    def _agent_at(self, device: str) -> str | None:
+        if not device.startswith("PJSIP/"):
+            return None
+        extension = device[6:]
+        holder = self._by_extension.get(extension)
+        if holder is not None:
+            return holder
+        return next((a.agent_id for a in self._agents.values() if a.extension == extension), None)
+
+    def _adopt(self, now: float) -> list[Effect]:
+        """After a (re)connect and resync: take over the trunk calls the PBX still has
+        that Hotline does not route yet (Hotline restarted while they were up). A caller
+        waiting in the queue context is queued again; a conversation is followed so that
+        its record is written when it ends."""
+        out: list[Effect] = []
+        for model_id, call in list(self.model.calls.items()):
+            if model_id in self.calls or call.caller_channel is None:
+                continue
+            caller = self.model.channel(call.caller_channel)
+            if caller is None or caller.role != "trunk":
+                continue
+            if caller.context == WAIT_CONTEXT:
+                out += self._caller_waiting(caller.name, now)
+            elif call.answered_at is not None:
+                routed = RoutedCall(
+                    call_id=self._fresh_id(model_id),
+                    model_id=model_id,
+                    caller_num=caller.caller_num,
+                    caller_name=caller.caller_name,
+                    channel=caller.name,
+                    did=caller.variables.get(DID_VARIABLE)
+                    or caller.variables.get(f"__{DID_VARIABLE}"),
+                    queue=None,
+                    started_at=call.started_at,
+                    enqueued_at=call.started_at,
+                    answered_at=call.answered_at,
+                    outcome=CallOutcome.ANSWERED,
+                    looked_up=True,
+                )
+                for leg in call.legs.values():
+                    agent = self._agent_at(leg.device)
+                    if leg.role == "phone" and agent is not None:
+                        routed.agent_id, routed.extension = agent, leg.device[6:]
+                        routed.legs.append(
+                            CallLeg(
+                                agent_id=agent,
+                                extension=routed.extension,
+                                started_at=call.answered_at,
+                                answered_at=call.answered_at,
+                                outcome="answered",
+                            )
+                        )
+                        break
+                self.calls[model_id] = routed
+                self._by_hid[routed.call_id] = routed
+                self._by_channel[caller.name] = model_id
+                out.append(Repaired("adopted a call in progress", routed.agent_id, routed.call_id))
+        return out
 
     def caller_found(
         self, call_id: str, customer: dict[str, Any] | None, history: list[dict[str, Any]]

@@ -155,7 +155,7 @@ class HotlineServer:
         self._run(self.center.on_event(msg, self.clock()))
 
     def _on_link_state(self, state: str, reason: str | None) -> None:
-        self._run(self.center.link_state(state == "up", reason))
+        self._run(self.center.link_state(state == "up", reason, self.clock()))
 
     async def _timers(self) -> None:
         while True:

@@ -288,3 +288,52 @@ async def test_fuzzed_frames_never_break_the_server(rig: Rig) -> None:
         snap = await client.ask("snapshot", topics=["agents", "queues"])
         assert snap["ok"] and len(snap["data"]["agents"]) == 14
     assert rig.server.link.is_up
+
+
+async def test_hotline_restart_adopts_calls_still_up(tmp_path: Path) -> None:
+    """The server stops (a crash or an upgrade) while one call is talking and another
+    waits; a new server on the same database adopts both: the waiting caller is queued
+    and reaches an agent, the conversation's record is written when it ends."""
+    r = await start_rig(tmp_path)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(r.url) as ws:
+                agent = Client(ws)
+                await agent.ask("login", agent_id="80001", password=PASSWORD, extension="8001")
+                await agent.ask("agent.ready")
+                talking = r.call_in("4001", "0215550101", "张伟")
+                await agent.wait_for("call.answered")
+            waiting = r.call_in("4001", "0215550177", "Waiting Caller")  # 80001 is busy
+            await asyncio.sleep(0.3)
+            await r.server.stop()
+
+            config = r.server.config
+            r.server = HotlineServer(
+                config,
+                r.store,
+                ami=Endpoint("127.0.0.1", r.sim.port),
+                http=Endpoint("127.0.0.1", 0),
+            )
+            await r.server.start()
+            await r.server.link.wait_up(10)
+            r.url = f"http://127.0.0.1:{r.server.http_port}/ws"
+            async with http.ws_connect(r.url) as ws:
+                other = Client(ws)
+                await other.ask("login", agent_id="80002", password=PASSWORD, extension="8002")
+                await other.ask("agent.ready")
+                ringing = await other.wait_for("call.ringing")
+                assert ringing["data"]["caller"] == "0215550177"
+                await other.wait_for("call.answered")
+                r.hang_up(talking)
+                r.hang_up(waiting)
+                await other.wait_for("call.ended")
+        await asyncio.sleep(0.5)
+        records = {c.caller_number: c for c in await r.store.query_calls()}
+        first = records["0215550101"]
+        assert first.outcome == "answered" and first.ended_at is not None
+        assert first.agent_id == "80001"
+        assert records["0215550177"].agent_id == "80002"
+    finally:
+        await r.server.stop()
+        await r.sim.close()
+        await r.store.close()
