@@ -278,6 +278,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     configure_logging("warning" if not args.json else "error", "console")
-    result = asyncio.run(run_demo(args))
+    try:
+        result = asyncio.run(run_demo(args))
+    except OSError as error:
+        print(
+            f"hotline demo: cannot listen on port {args.http_port}: {error.strerror}; "
+            "choose another with --http-port",
+            file=sys.stderr,
+        )
+        return 2
     print(json.dumps(result))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,16 @@ def test_bench_rejects_nonsense(capsys: pytest.CaptureFixture[str]) -> None:
         main(["bench", "acd", "--agents", "0"])
     assert info.value.code == 2
     assert "--agents must be at least 1" in capsys.readouterr().err
+
+
+def test_demo_port_in_use_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = ["demo", "--http-port", str(port), "--duration", "2", "--var", str(tmp_path)]
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on port {port}" in err and "Traceback" not in err
