@@ -27,22 +27,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from cti.ami.bench import BANNER, chunked, percentile, run_panoramisk
+from cti.ami.bench import BANNER, chunked, load_messages, percentile, run_ours, run_panoramisk
 from cti.ami.codec import AMIDecoder
-from cti.ami.transcript import read_transcript, transcript_paths, transcripts_dir
+from cti.ami.transcript import transcripts_dir
 from cti.calls import CallEnded, CallModel, CallStarted
 
 TARGET_EVENTS_PER_S = 20_000
-
-
-def load_streams() -> list[bytes]:
-    """Each transcript's server messages (banners left out), in stream order."""
-    out = []
-    for path in transcript_paths():
-        for block in read_transcript(path):
-            if block.kind == "server" and not block.data.startswith(b"Asterisk Call Manager"):
-                out.append(block.data)
-    return out
 
 
 def count_events(chunks: Sequence[bytes]) -> tuple[int, int]:
@@ -94,21 +84,6 @@ def run_model(
     return events, times, seen
 
 
-def run_decode(chunks: Sequence[bytes]) -> tuple[int, list[int]]:
-    clock = time.perf_counter_ns
-    dec = AMIDecoder("client")
-    events = 0
-    times = []
-    for chunk in chunks:
-        t0 = clock()
-        dec.feed(chunk)
-        for msg in dec.messages():
-            if msg.event is not None:
-                events += 1
-        times.append(clock() - t0)
-    return events, times
-
-
 def summary(count: int, times: list[int], nbytes: int, events: int) -> dict[str, Any]:
     total_s = sum(times) / 1e9
     ordered = sorted(times)
@@ -146,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if progress:
             print(text, file=sys.stderr, flush=True)
 
-    messages = load_streams()
+    messages = load_messages()
     if not messages:
         print(f"no transcripts found in {transcripts_dir()}", file=sys.stderr)
         return 2
@@ -162,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ours = summary(n_messages, times, len(stream), events)
     ours["model"] = seen
     say("decoding only ...")
-    run_decode(warm)
-    _, times = run_decode(chunks)
+    run_ours(warm)
+    _, times = run_ours(chunks)
     decode_only = summary(n_messages, times, len(stream), n_events)
     say("panoramisk parsing ...")
     run_panoramisk(warm)

@@ -93,6 +93,7 @@ class Center:
     talking: list[str] = field(default_factory=list)  # calls on the phone
     decisions: list[tuple[str, int]] = field(default_factory=list)  # (direction, ns)
     log: list[Event] = field(default_factory=list)
+    now: float = 0.0  # the simulated time the build reached
 
     def note(self, events: list[Event]) -> None:
         for event in events:
@@ -140,7 +141,7 @@ def build(work: Workload, waiting: int, seed: int, progress: Callable[[str], Non
         if n % 2000 == 0:
             progress(f"setup: {n} calls, {_waiting(center)} waiting")
     center.log.clear()
-    center.now = now  # type: ignore[attr-defined]
+    center.now = now
     return center
 
 
@@ -164,7 +165,7 @@ def run_ops(
     rng = random.Random(seed + 2)
     acd = center.acd
     names = [q.name for q in work.queues]
-    now: float = center.now  # type: ignore[attr-defined]
+    now = center.now
     for i in range(ops):
         now += step_s
         if i % 2 == 0:

@@ -47,7 +47,7 @@ from acd import (
 from cti.ami.codec import Message
 from cti.api.protocol import ClientError
 from cti.calls import changes as ch
-from cti.calls.model import CallModel
+from cti.calls.model import Call, CallModel
 from cti.center.effects import (
     Effect,
     LookupCaller,
@@ -68,6 +68,10 @@ STATS_EVERY_S: Final = 5.0
 FINISHED_IDS_KEPT: Final = 100_000
 HISTORY_CALLS: Final = 5
 DID_VARIABLE: Final = "HOTLINE_DID"
+
+
+# Changes after which a call may have gained or lost its trunk leg.
+_LEG_CHANGES: Final = (ch.CallStarted, ch.LegAdded, ch.LegRemoved, ch.CallEnded, ch.CallMerged)
 
 
 @dataclass
@@ -104,7 +108,6 @@ class Desk:
     agent_id: str
     extension: str
     role: Role
-    connections: int = 0
     last_call_id: str | None = None  # the call its next wrap-up is about
 
 
@@ -127,9 +130,10 @@ class Center:
         self._by_channel: dict[str, str] = {}  # caller channel -> model id
         # Screen-pop data fetched as soon as a trunk call appears (by model id), so that
         # it is there when the call reaches an agent moments later.
-        self._prefetch: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]]] = {}
-        self._prefetched: set[str] = set()
+        # None while the look-up is on its way.
+        self._prefetch: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]] | None] = {}
         self._blocked: set[str] = set()
+        self._trunk_calls: set[str] = set()  # model ids of calls holding a trunk channel
         self._stats_due = now + STATS_EVERY_S
         self._last_stats: dict[str, tuple[Any, ...]] = {}
         self.link_up = False
@@ -168,21 +172,12 @@ class Center:
             self._by_extension[extension] = agent_id
             if agent_id in self._agents and self.acd.agent(agent_id).state is AgentState.LOGGED_OUT:
                 out += self._acd(self.acd.login(agent_id, now, ready=False, reason="login"), now)
-        if desk is not None:
-            desk.connections += 1
         state = self.acd.agent(agent_id) if agent_id in self._agents else None
         data = {
             "extension": extension,
             "state": None if state is None else state.state.value,
         }
         return data, out
-
-    def connection_closed(self, agent_id: str) -> None:
-        # The agent stays logged in (a browser reload must not drop calls); it logs out
-        # with agent.logout, or its desk is taken over.
-        desk = self.desks.get(agent_id)
-        if desk is not None:
-            desk.connections = max(0, desk.connections - 1)
 
     def agent_command(
         self, agent_id: str, op: str, params: Mapping[str, Any], now: float
@@ -228,9 +223,7 @@ class Center:
     def own_call(self, agent_id: str, call_id: str) -> str:
         """The channel of ``agent_id``'s leg in ``call_id``, or a ClientError."""
         desk = self.desks.get(agent_id)
-        call = self.model.calls.get(self.model_id(call_id))
-        if call is None:
-            raise ClientError("not_found", f"no call {call_id!r}")
+        call = self._live_call(call_id)
         if desk is not None:
             device = f"PJSIP/{desk.extension}"
             for leg in call.legs.values():
@@ -252,7 +245,7 @@ class Center:
     def _routed(self, call_id: str) -> RoutedCall | None:
         return self._by_hid.get(call_id)
 
-    def _live_call(self, call_id: str) -> Any:
+    def _live_call(self, call_id: str) -> Call:
         call = self.model.calls.get(self.model_id(call_id))
         if call is None:
             raise ClientError("not_found", f"no call {call_id!r}")
@@ -325,6 +318,10 @@ class Center:
     def on_changes(self, changes: Iterable[ch.CallChange], now: float) -> list[Effect]:
         out: list[Effect] = []
         for change in changes:
+            if isinstance(change, _LEG_CHANGES):
+                self._track_trunk(change.call_id)
+                if isinstance(change, ch.CallMerged):
+                    self._track_trunk(change.merged_call_id)
             if isinstance(change, ch.CallEnded):
                 out += self._call_ended(change, now)
             elif isinstance(change, ch.CallMerged):
@@ -344,7 +341,7 @@ class Center:
             elif isinstance(change, ch.CallStarted | ch.CallTransferred):
                 out += self._trunk_stats()
                 if isinstance(change, ch.CallStarted) and change.role == "trunk":
-                    self._prefetch[change.call_id] = (None, [])
+                    self._prefetch[change.call_id] = None
                     out.append(LookupCaller(change.call_id, change.caller_num))
                 routed = self.calls.get(change.call_id)
                 if isinstance(change, ch.CallTransferred) and routed is not None:
@@ -433,7 +430,6 @@ class Center:
         if call is None:
             if call_id in self._prefetch:  # not routed yet: keep it for then
                 self._prefetch[call_id] = (customer, history)
-                self._prefetched.add(call_id)
             return []
         call.customer, call.history, call.looked_up = customer, history, True
         if call.pop_waiting and call.ringing:
@@ -485,13 +481,14 @@ class Center:
         self._by_hid[call_id] = routed
         self._by_channel[channel_name] = model_id
         out: list[Effect] = [self._save(routed)]
-        if model_id in self._prefetched:
-            routed.customer, routed.history = self._prefetch.pop(model_id)
-            self._prefetched.discard(model_id)
-            routed.looked_up = True
-        elif model_id not in self._prefetch:
+        if model_id not in self._prefetch:
             out.append(LookupCaller(call_id, routed.caller_num))
-        # else: the look-up started with the call is on its way (caller_found by model id)
+        else:
+            fetched = self._prefetch.pop(model_id)
+            if fetched is not None:
+                routed.customer, routed.history = fetched
+                routed.looked_up = True
+            # else: the look-up started with the call is on its way (caller_found by model id)
         out += self._acd(
             self.acd.enqueue(call_id, queue, now, caller=routed.caller_num or None), now
         )
@@ -570,7 +567,6 @@ class Center:
         out: list[Effect] = []
         call_id = change.call_id
         self._prefetch.pop(call_id, None)
-        self._prefetched.discard(call_id)
         if change.cause == "merged":
             return out
         routed = self.calls.pop(call_id, None)
@@ -838,33 +834,42 @@ class Center:
         out: list[Effect] = []
         names = self.acd.queue_names() if force else sorted(set(queues))
         for name in names:
-            s = self.acd.queue_stats(name, now)
-            key = (s.waiting, s.agents_ready, s.agents_busy, s.answered, s.abandoned)
+            data = self._queue_data(name, now)
+            key = tuple(data[k] for k in ("waiting", "agents_ready", "agents_busy", "answered",
+                                          "abandoned"))  # fmt: skip
             if not force and self._last_stats.get(name) == key:
                 continue
             self._last_stats[name] = key
-            data = {
-                "queue": name,
-                "waiting": s.waiting,
-                "longest_wait_s": round(s.longest_wait_s, 1),
-                "agents_ready": s.agents_ready,
-                "agents_busy": s.agents_busy,
-                "answered": s.answered,
-                "abandoned": s.abandoned,
-                "service_level": None if s.service_level is None else round(s.service_level, 4),
-                "service_level_target": s.service_level_target,
-            }
             out.append(Publish("queue.stats", data, ("queues",)))
         if force:
             out += self._trunk_stats(force=True)
         return out
 
+    def _queue_data(self, name: str, now: float) -> dict[str, Any]:
+        s = self.acd.queue_stats(name, now)
+        return {
+            "queue": name,
+            "waiting": s.waiting,
+            "longest_wait_s": round(s.longest_wait_s, 1),
+            "agents_ready": s.agents_ready,
+            "agents_busy": s.agents_busy,
+            "answered": s.answered,
+            "abandoned": s.abandoned,
+            "service_level": None if s.service_level is None else round(s.service_level, 4),
+            "service_level_target": s.service_level_target,
+        }
+
     def trunk_busy(self) -> int:
-        return sum(
-            1
-            for call in self.model.calls.values()
-            if any(leg.role == "trunk" for leg in call.legs.values())
-        )
+        return len(self._trunk_calls)
+
+    def _track_trunk(self, call_id: str) -> None:
+        """Keep ``_trunk_calls`` (calls with a live trunk leg) right for one call, from the
+        model's state after the event: the count then costs nothing per event."""
+        call = self.model.calls.get(call_id)
+        if call is not None and any(leg.role == "trunk" for leg in call.legs.values()):
+            self._trunk_calls.add(call_id)
+        else:
+            self._trunk_calls.discard(call_id)
 
     def _trunk_stats(self, *, force: bool = False) -> list[Effect]:
         if self._trunk is None:
@@ -933,11 +938,7 @@ class Center:
                 for r in self.calls.values()
             ]
         if "queues" in topics:
-            snap["queues"] = [
-                p.data
-                for p in self._stats(now, force=True)
-                if isinstance(p, Publish) and p.event == "queue.stats"
-            ]
+            snap["queues"] = [self._queue_data(name, now) for name in self.acd.queue_names()]
         if "trunks" in topics and self._trunk is not None:
             snap["trunks"] = [
                 {

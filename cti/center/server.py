@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -86,9 +87,7 @@ class HotlineServer:
             settings=link_settings,
             clock=clock,
         )
-        self.gateway = WebSocketGateway(
-            self.bus, self._authenticate, self._execute, self._snapshot, self._closed
-        )
+        self.gateway = WebSocketGateway(self.bus, self._authenticate, self._execute, self._snapshot)
         self._writes: asyncio.Queue[Callable[[], Awaitable[Any]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
@@ -179,14 +178,11 @@ class HotlineServer:
             elif isinstance(effect, PbxAction):
                 self._spawn(self._pbx(effect), f"ami-{effect.name}")
             elif isinstance(effect, SaveCall):
-                record = effect.record
-                self._writes.put_nowait(lambda r=record: self.store.upsert_call(r))  # type: ignore[misc]
+                self._writes.put_nowait(partial(self.store.upsert_call, effect.record))
             elif isinstance(effect, SaveAgentState):
                 e = effect
                 self._writes.put_nowait(
-                    lambda e=e: self.store.append_agent_state(
-                        e.agent_id, e.state, e.reason, e.since
-                    )  # type: ignore[misc]
+                    partial(self.store.append_agent_state, e.agent_id, e.state, e.reason, e.since)
                 )
             elif isinstance(effect, LookupCaller):
                 self._spawn(self._lookup(effect), "screen-pop")
@@ -293,7 +289,3 @@ class HotlineServer:
     async def _snapshot(self, conn: Connection, topics: frozenset[str]) -> Mapping[str, Any]:
         assert conn.agent_id is not None
         return self.center.snapshot(topics, conn.agent_id, self.clock())
-
-    async def _closed(self, conn: Connection) -> None:
-        if conn.agent_id is not None:
-            self.center.connection_closed(conn.agent_id)
