@@ -43,6 +43,7 @@ from typing import Any, Final, Literal, TypeGuard, TypeVar
 
 from acd import ACD, AgentSpec, EscalationStep, Fallback, ModelError, QueueSpec, Strategy
 from acd.model import MAX_LEVEL, MIN_LEVEL
+from recorder.policy import RecordingConfig, read_recording_table
 
 __all__ = [
     "DEFAULT_AGI_PORT",
@@ -219,6 +220,7 @@ class Config:
     groups: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )  # preset group calls (群呼): name -> extensions
+    recording: RecordingConfig = field(default_factory=RecordingConfig)  # recorder/policy.py
 
     def queue(self, name: str) -> QueueSpec:
         for spec in self.queues:
@@ -344,6 +346,7 @@ _TOP_KEYS = (
     "agents",
     "trunks",
     "groups",
+    "recording",
 )
 _SERVER_KEYS = ("listen", "http_port")
 _AMI_KEYS = ("host", "port", "username", "secret_env", "secret_file")
@@ -673,6 +676,12 @@ class _Reader:
         agents = self.agents(root)
         trunks = self.trunks(root)
         groups = self.groups(root)
+        recording_table = root.table("recording", what="a [recording] table")
+        recording = (
+            RecordingConfig()
+            if recording_table is None
+            else read_recording_table(self, recording_table)
+        )
         if self.issues:
             return None
         return Config(
@@ -687,6 +696,7 @@ class _Reader:
             agents=agents,
             trunks=trunks,
             groups=MappingProxyType(groups),
+            recording=recording,
         )
 
     def server(self, table: _Table) -> ServerConfig:

@@ -26,7 +26,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from acd import (
     ACD,
@@ -60,6 +60,9 @@ from cti.center.effects import (
 from cti.config import Config, Role
 from cti.store.jsonable import iso
 from cti.store.models import CallLeg, CallOutcome, CallRecord, Direction
+
+if TYPE_CHECKING:
+    from recorder.core import Recorder
 
 WAIT_CONTEXT: Final = "hotline-wait"
 DIAL_CONTEXT: Final = "agent-dial"
@@ -137,6 +140,7 @@ class Center:
         self._stats_due = now + STATS_EVERY_S
         self._last_stats: dict[str, tuple[Any, ...]] = {}
         self.link_up = False
+        self.recorder: Recorder | None = None  # set by the server (recorder/service.py)
 
     # ------------------------------------------------------------------ agents' desks
 
@@ -696,6 +700,7 @@ class Center:
                     routed.outcome = CallOutcome.ANSWERED
                     self._leg_update(routed, event.agent_id, answered_at=now, outcome="answered")
                     out.append(self._save(routed))
+                    out += self._record(routed, event.agent_id, now)
                 out.append(
                     Publish(
                         "call.answered",
@@ -760,6 +765,19 @@ class Center:
             ("Priority", "1"),
         )
         return [PbxAction("Redirect", headers, routed.call_id, "ring the agent")]
+
+    def _record(self, routed: RoutedCall, agent_id: str, now: float) -> list[Effect]:
+        """The recording policy of the call's queue decides (recorder/core.py)."""
+        if self.recorder is None:
+            return []
+        try:
+            channel: str | None = self.own_call(agent_id, routed.call_id)
+        except ClientError:
+            channel = None
+        caller = routed.caller_num or None
+        return list(
+            self.recorder.answered(routed.call_id, agent_id, channel, caller, routed.queue, now)
+        )
 
     def _requeued(self, event: CallRequeued, now: float) -> list[Effect]:
         routed = self._routed(event.call_id)

@@ -168,6 +168,54 @@ _V1: Final = (
     ) WITHOUT ROWID""",
 )
 
+# Call recordings (recorder/index.py): the index of the files and who accessed them.
+# No foreign key to call_records: a recording is indexed when it starts, before or
+# without the call's record, and outlives nothing it would cascade from.
+_RECORDINGS: Final = (
+    """CREATE TABLE recordings (
+        id            TEXT PRIMARY KEY,
+        call_id       TEXT NOT NULL,
+        agent_id      TEXT,
+        caller_number TEXT,
+        caller_digits TEXT,
+        queue         TEXT,
+        started_at    REAL NOT NULL,
+        ended_at      REAL,
+        duration_s    REAL,
+        paused_s      REAL,
+        on_demand     INTEGER NOT NULL DEFAULT 0 CHECK (on_demand IN (0, 1)),
+        path          TEXT NOT NULL UNIQUE,
+        size          INTEGER,
+        sha256        TEXT,
+        state         TEXT NOT NULL
+                      CHECK (state IN ('recording', 'complete', 'missing', 'corrupt')),
+        verified_at   REAL,
+        verified_key  TEXT,
+        updated_at    REAL NOT NULL
+    )""",
+    "CREATE INDEX recordings_call ON recordings (call_id)",
+    "CREATE INDEX recordings_agent ON recordings (agent_id, started_at)",
+    "CREATE INDEX recordings_caller ON recordings (caller_digits, started_at)",
+    "CREATE INDEX recordings_queue ON recordings (queue, started_at)",
+    "CREATE INDEX recordings_started ON recordings (started_at)",
+    """CREATE TABLE recording_access (
+        id           INTEGER PRIMARY KEY,
+        at           REAL NOT NULL,
+        actor        TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        recording_id TEXT,
+        call_id      TEXT,
+        outcome      TEXT NOT NULL,
+        detail       TEXT NOT NULL DEFAULT '',
+        address      TEXT NOT NULL DEFAULT ''
+    )""",
+    "CREATE INDEX recording_access_at ON recording_access (at)",
+    "CREATE INDEX recording_access_actor ON recording_access (actor, at)",
+    "CREATE INDEX recording_access_recording ON recording_access (recording_id, at)",
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     sql_migration(1, "agents, skills, customers, calls, agent states, groups", *_V1),
+    sql_migration(2, "call recordings index and access audit", *_RECORDINGS),
 )

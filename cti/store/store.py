@@ -35,7 +35,7 @@ import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, Self, get_args
@@ -528,6 +528,16 @@ class Store:
         if self._closed:
             raise StoreError("the store is closed")
         return list(await self._reader.execute_fetchall(sql, params))
+
+    # For the tables other parts own (recorder/index.py): the same writer and reader.
+
+    def transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """One write transaction (``async with store.transaction() as conn``)."""
+        return self._tx()
+
+    async def read(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Any]:
+        """Rows of a query on the reader connection (never behind a write)."""
+        return await self._read(sql, params)
 
     # ------------------------------------------------------------------ skills
 

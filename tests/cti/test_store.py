@@ -84,7 +84,7 @@ async def test_open_creates_directory_schema_and_pragmas(tmp_path: Path) -> None
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         versions = conn.execute("SELECT version, description FROM schema_version").fetchall()
-        assert [v for v, _ in versions] == [1]
+        assert [v for v, _ in versions] == list(range(1, len(MIGRATIONS) + 1))
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {
             "agents",
@@ -116,10 +116,10 @@ async def test_reopen_keeps_data_and_applies_no_migration(tmp_path: Path) -> Non
     async with await Store.open(path, password_params=FAST) as db:
         await db.create_customer(name="张三", phones=["13800138000"])
     async with await Store.open(path, password_params=FAST) as db:
-        assert db.schema_version == 1
+        assert db.schema_version == len(MIGRATIONS)
         assert (await db.find_customer_by_phone("13800138000")) is not None
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
     conn.close()
 
 
@@ -127,13 +127,16 @@ async def test_new_migration_is_applied_then_older_code_refuses(tmp_path: Path) 
     path = tmp_path / "hotline.db"
     async with await Store.open(path):
         pass
-    v2 = sql_migration(2, "tickets", "CREATE TABLE tickets (id INTEGER PRIMARY KEY)")
+    n = len(MIGRATIONS)
+    v2 = sql_migration(n + 1, "tickets", "CREATE TABLE tickets (id INTEGER PRIMARY KEY)")
     async with await Store.open(path, migrations=(*MIGRATIONS, v2)) as db:
-        assert db.schema_version == 2
+        assert db.schema_version == n + 1
     before = path.read_bytes()
     with pytest.raises(SchemaTooNew) as caught:
         await Store.open(path)
-    assert "schema version 2 is newer than this Hotline knows (up to 1)" in str(caught.value)
+    assert f"schema version {n + 1} is newer than this Hotline knows (up to {n})" in str(
+        caught.value
+    )
     assert str(path) in str(caught.value)
     assert path.read_bytes() == before
 
@@ -146,10 +149,14 @@ async def test_failing_migration_is_rolled_back_entirely(tmp_path: Path) -> None
         await conn.execute("INSERT INTO no_such_table VALUES (1)")
 
     with pytest.raises(sqlite3.OperationalError):
-        await Store.open(path, migrations=(*MIGRATIONS, Migration(2, "broken", broken)))
+        await Store.open(
+            path, migrations=(*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "broken", broken))
+        )
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(
+            MIGRATIONS
+        )
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert "half_done" not in names
     finally:
@@ -157,7 +164,7 @@ async def test_failing_migration_is_rolled_back_entirely(tmp_path: Path) -> None
 
 
 async def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
-    bad = sql_migration(3, "gap", "SELECT 1")
+    bad = sql_migration(len(MIGRATIONS) + 2, "gap", "SELECT 1")
     with pytest.raises(ValueError, match="numbered"):
         await Store.open(tmp_path / "x.db", migrations=(*MIGRATIONS, bad))
 
