@@ -326,17 +326,23 @@ def a_redirect(world: World, msg: Message, reply: ActionReply) -> None:
     else:
         prio = int(prio_text)
     extra = _get(msg, "ExtraChannel")
-    reply.success("Redirect successful")
-    world.redirect(chan, context, exten, prio)
-    if extra:
-        other = world.channels.get(extra)
-        if other is not None:
-            world.redirect(
-                other,
-                _get(msg, "ExtraContext") or context,
-                _get(msg, "ExtraExten") or exten,
-                int(_get(msg, "ExtraPriority") or prio),
-            )
+    if not extra:
+        reply.success("Redirect successful")
+        world.redirect(chan, context, exten, prio)
+        return
+    other = world.channels.get(extra)
+    if other is None:
+        reply.error(f"ExtraChannel does not exist: {extra}")
+        return
+    extra_prio_text = _get(msg, "ExtraPriority")
+    extra_prio = int(extra_prio_text) if extra_prio_text.isdigit() else prio
+    reply.success("Dual Redirect successful")
+    world.dual_redirect(
+        chan,
+        (context, exten, prio),
+        other,
+        (_get(msg, "ExtraContext") or context, _get(msg, "ExtraExten") or exten, extra_prio),
+    )
 
 
 @action("PlayDTMF", "Play DTMF signal on a specific channel.  (Priv: call,all)")

@@ -86,15 +86,18 @@ def pbx_run(world: World, chan: Channel) -> Generator[float | None, Signal, None
             fn()
         redirect = chan.data.pop("redirect", None)
         if callable(redirect):
-            # Taken out of the application into something else (AMI Bridge): continue
-            # after the interrupted application when that ends.
+            # Taken out of the application into something else (AMI Bridge), which moves
+            # the channel after the interrupted application: it continues there when that
+            # ends, or wherever a Redirect sent it meanwhile.
             res = yield from redirect(chan)
             if chan.dead:
                 return
             if res < 0:
                 break
-            chan.priority += 1
-            chan.changed()
+            target = chan.data.pop("redirect", None)
+            if isinstance(target, tuple):
+                world.set_position(chan, *target)
+                chan.softhangup = False
             continue
         if redirect is not None:
             ctx, exten, prio = redirect

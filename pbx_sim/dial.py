@@ -361,16 +361,41 @@ def bridge_call(
             world.bridge_destroy(br)
             _after_hangup(chan, lambda: world.destroy(peer, CAUSE_NORMAL))
             return -1
-        if kind == "redirect":
-            world.set_var(chan, "BRIDGEPEER", "")
-            world.set_var(chan, "BRIDGEPVTCALLID", "")
-            moved_out_of_bridge(world, chan, info)
+        if kind == "redirect" or (kind == "leg_redirect" and who is peer):
+            # An async goto of the caller, the callee or both (Redirect with ExtraChannel):
+            # the bridge dissolves. A callee that was redirected too has an after-bridge
+            # goto and runs the dialplan at its target; otherwise Asterisk hangs it up.
+            # A callee redirected alone leaves Dial without a peer: the caller hangs up
+            # (no g option). Observed on Asterisk 22 (tests/asterisk/test_hold_asterisk.py).
+            caller_goes = chan.data.get("redirect")
+            callee_goes = peer.data.get("redirect")
+            if caller_goes is not None:
+                world.set_var(chan, "BRIDGEPEER", "")
+                world.set_var(chan, "BRIDGEPVTCALLID", "")
+                moved_out_of_bridge(world, chan, caller_goes)
             world.set_var(peer, "BRIDGEPEER", "")
             world.set_var(peer, "BRIDGEPVTCALLID", "")
+            if callee_goes is not None:
+                moved_out_of_bridge(world, peer, callee_goes)
+            if caller_goes is None:
+                world.set_var(chan, "BRIDGEPEER", "")
+                world.set_var(chan, "BRIDGEPVTCALLID", "")
+                world.bridge_leave(br, peer)
+                _continue_after_bridge(world, peer)
+                world.bridge_leave(br, chan)
+                _dial_times(world, chan, started, answered_at)
+                world.set_var(chan, "DIALSTATUS", "ANSWER")
+                chan.hangup_cause = CAUSE_NORMAL
+                _after_hangup(chan, lambda: world.bridge_destroy(br))
+                return -1
             world.bridge_leave(br, chan)
             world.bridge_leave(br, peer)
             world.bridge_destroy(br)
-            world.destroy(peer, CAUSE_NORMAL)
+            world.set_var(chan, "DIALSTATUS", "ANSWER")
+            if callee_goes is None:
+                world.destroy(peer, CAUSE_NORMAL)
+            else:
+                _continue_after_bridge(world, peer)
             return 1
         if kind == "blind_transfer" and who is peer:
             blind_transfer_events(world, br, peer, chan, str(info[0]), str(info[1]))
@@ -403,6 +428,13 @@ def _dial_times(world: World, chan: Channel, started: float, answered_at: float)
     world.set_var(chan, "ANSWEREDTIME_MS", str(ans))
     world.set_var(chan, "DIALEDTIME", str(dialed // 1000))
     world.set_var(chan, "DIALEDTIME_MS", str(dialed))
+
+
+def _continue_after_bridge(world: World, leg: Channel) -> None:
+    """A dialled leg with an after-bridge goto runs its own dialplan from there."""
+    leg.owner = None
+    leg.softhangup = False
+    world.start_pbx(leg)
 
 
 def _after_hangup(chan: Channel, fn: object) -> None:

@@ -160,13 +160,16 @@ def a_bridge(world: World, msg: Message, reply: ActionReply) -> None:
         if c.task is None or c.task.done:
             reply.error(f"Unable to bridge {c.name}: it is not running the dialplan")
             return
-    reply.success("Channel has been bridged")
+    reply.success("Channels have been bridged")
     AMIBridge(world, c1, c2)
 
 
 class AMIBridge:
     """Two channels taken out of what they were doing (an async goto) and bridged; when one
-    hangs up, the other continues its dialplan after the interrupted application."""
+    hangs up, the other continues its dialplan after the interrupted application (the
+    priority after it: Asterisk's after-bridge "go on"; the BridgeEnter already shows it).
+    A Redirect of either (or both, with ExtraChannel) ends the bridge and each channel
+    goes to its target or, if it was not redirected, continues after the application."""
 
     def __init__(self, world: World, c1: Channel, c2: Channel) -> None:
         self.world = world
@@ -180,6 +183,7 @@ class AMIBridge:
     def join(self, chan: Channel) -> Generator[float | None, Signal, int]:
         world = self.world
         self.joined.append(chan)
+        world.set_position(chan, chan.context, chan.exten, chan.priority + 1)
         if len(self.joined) == 2:
             a, b = self.joined
             br = self.bridge = world.bridge_create()
@@ -195,6 +199,9 @@ class AMIBridge:
             if kind == "bridge_end":
                 return 0
             if kind == "redirect":
+                target = chan.data.get("redirect")
+                if isinstance(target, tuple):
+                    world.set_position(chan, *target)
                 self.leave(chan)
                 return 1
 

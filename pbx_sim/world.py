@@ -39,6 +39,7 @@ from cti.ami.codec import Message
 
 from .actions import CollectingReply, dispatch
 from .apps import pbx_run
+from .basics import moh_start, moh_stop
 from .channels import TIMEOUT, Bridge, Channel, Signal, Task, TaskGen
 from .config import EndpointConfig, PbxConfig
 from .model import (
@@ -1408,6 +1409,48 @@ class World:
         if ctl is not None and not ctl.done:
             self.signal(ctl, ("leg_redirect", chan, target))
         self.call_at(self.now, self._start_redirected, chan, target)
+
+    def dual_redirect(
+        self,
+        chan: Channel,
+        target: tuple[str, str, int],
+        extra: Channel,
+        extra_target: tuple[str, str, int],
+    ) -> None:
+        """AMI Redirect with ExtraChannel. Asterisk marks both channels
+        (``AST_FLAG_BRIDGE_DUAL_REDIRECT_WAIT``) before either moves, so when they share
+        a bridge it dissolves with both leaving for their targets: a Dial callee, which
+        has no dialplan of its own, gets an after-bridge goto and runs the dialplan at its
+        target instead of being hung up (observed on Asterisk 22,
+        tests/asterisk/test_hold_asterisk.py)."""
+        if chan.dead or extra.dead:
+            return
+        extra.data["redirect"] = extra_target
+        self.redirect(chan, *target)
+        # Whoever controlled their bridge may have moved the extra channel already.
+        if not extra.dead and extra.data.get("redirect") == extra_target:
+            self.redirect(extra, *extra_target)
+
+    def phone_hold(self, now: float, channel: str | Channel, on: bool = True) -> None:
+        """The phone behind ``channel`` puts its call on hold (a re-INVITE with
+        ``sendonly``) or takes it off: ``Hold``/``Unhold`` on the channel, music on hold
+        for the party bridged with it (03c), the device ONHOLD while held."""
+        self.input(now)
+        chan = self._chan(channel)
+        if chan is None or bool(chan.data.get("held")) == on:
+            self._drain()
+            return
+        self.emit("Hold" if on else "Unhold", chan)
+        self.set_hold(chan, on)
+        br = chan.bridge
+        if br is not None:
+            for other in br.channels:
+                if other is not chan and not other.dead:
+                    if on:
+                        moh_start(self, other)
+                    else:
+                        moh_stop(self, other)
+        self._drain()
 
     def _start_redirected(self, chan: Channel, target: Any) -> None:
         if chan.dead or chan.task is not None:
