@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -230,12 +230,12 @@ class Recorder:
             return self._stop(channel, now)
         return []
 
-    def forget_gone(self, live_channels: set[str], now: float) -> list[Output]:
+    def forget_gone(self, alive: Callable[[str], bool], now: float) -> list[Output]:
         """After a PBX reconnect: recordings whose channel is gone have ended."""
         out: list[Output] = []
-        for channel in [c for c in self.by_channel if c not in live_channels]:
+        for channel in [c for c in self.by_channel if not alive(c)]:
             out += self._stop(channel, now)
-        for channel in [c for c in self._call_of_channel if c not in live_channels]:
+        for channel in [c for c in self._call_of_channel if not alive(c)]:
             self.calls.pop(self._call_of_channel.pop(channel), None)
         return out
 

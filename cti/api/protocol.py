@@ -179,6 +179,10 @@ OPS: Final[Mapping[str, OpSpec]] = {
     "extension.call": _op(S, {"extension": _text(20, digits=True)}),
     "conference.start": _op(S, {"extensions": _extensions}),
     "group.call": _op(S, {"group": _text(64)}),
+    # recorder/: an agent records, pauses and resumes the recording of its own call
+    "call.record": _op(A, _CALL),
+    "call.record_pause": _op(A, _CALL),
+    "call.record_resume": _op(A, _CALL),
 }
 
 

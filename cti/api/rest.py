@@ -69,6 +69,7 @@ __all__ = [
     "MIN_PASSWORD",
     "ROUTES",
     "ApiError",
+    "Handler",
     "RestLimits",
     "Route",
     "rest_app",
@@ -321,6 +322,7 @@ def rest_app(
     *,
     clock: Callable[[], float] = time.time,
     limits: RestLimits | None = None,
+    extra: Iterable[tuple[Route, Handler]] = (),
 ) -> web.Application:
     """The REST API as an application to mount at ``/api`` (``app.add_subapp``).
 
@@ -332,6 +334,9 @@ def rest_app(
     app = web.Application(middlewares=[_errors])
     for route in ROUTES:
         app.router.add_route(route.method, route.path, api.endpoint(route))
+    for route, handler in extra:  # other parts' endpoints (cti/api/recordings_rest.py)
+        assert route.role is not None, route
+        app.router.add_route(route.method, route.path, api.guard(route.role, handler))
     app.router.add_route("*", "/{tail:.*}", _no_route)
     return app
 
@@ -401,8 +406,12 @@ class _Api:
             public: Callable[[web.Request], Awaitable[web.StreamResponse]]
             public = getattr(self, route.handler)
             return public
-        handler: Handler = getattr(self, route.handler)
-        role = route.role
+        return self.guard(route.role, getattr(self, route.handler))
+
+    def guard(
+        self, role: Role, handler: Handler
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``handler`` behind the token and role check."""
 
         async def guarded(request: web.Request) -> web.StreamResponse:
             session = self._session(request)

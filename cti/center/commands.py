@@ -16,6 +16,7 @@ from cti.api.protocol import ClientError
 from cti.center.effects import PbxAction
 from cti.config import Role
 from cti.store.errors import NotFound
+from recorder.core import RECORD_OPS
 
 if TYPE_CHECKING:
     from cti.api.ws import Session
@@ -75,6 +76,11 @@ async def call_command(
                 f"number: {number} is no extension; outside numbers start with {OUTSIDE_PREFIX}",
             )
         return [_originate(device, number, caller_id)], {"number": number}
+
+    if op in RECORD_OPS:  # recorder/core.py: the call must be the agent's own
+        call_id = params["call_id"]
+        mine = center.own_call(agent_id, call_id)
+        return server.recorder.command(op, call_id, agent_id, mine, now)
 
     if op in ("call.hangup", "call.hold", "call.unhold", "call.transfer", "call.conference"):
         call_id = params["call_id"]

@@ -24,6 +24,7 @@ from aiohttp import web
 from cti.ami.codec import Message
 from cti.api.bus import EventBus
 from cti.api.protocol import ClientError, Command
+from cti.api.recordings_rest import RecordingsApi
 from cti.api.rest import rest_app
 from cti.api.ws import Connection, Session, WebSocketGateway
 from cti.auth import Authenticator, AuthError
@@ -44,6 +45,7 @@ from cti.config import Config
 from cti.link import AMILink, LinkError, LinkSettings
 from cti.store import Store
 from cti.store.jsonable import call_json, customer_json, iso
+from recorder.service import RecordingService
 
 log = structlog.get_logger("cti.server")
 
@@ -87,6 +89,8 @@ class HotlineServer:
             settings=link_settings,
             clock=clock,
         )
+        self.recorder = RecordingService(config, store, run=self._run, clock=clock)
+        self.center.recorder = self.recorder.core
         self.gateway = WebSocketGateway(self.bus, self._authenticate, self._execute, self._snapshot)
         self._writes: asyncio.Queue[Callable[[], Awaitable[Any]]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -104,9 +108,18 @@ class HotlineServer:
         link.add_state_listener(self._on_link_state)
         for name in ("Newexten", "DialBegin", "DialEnd"):
             link.register_event(name, self._on_event)
+        self.recorder.attach(link)
+        await self.recorder.start()
+        recordings = RecordingsApi(
+            self.recorder.index,
+            self.recorder.dir,
+            reverify_after_s=self.config.recording.reverify_after_s,
+            clock=self.clock,
+        )
         app = web.Application()
         app.router.add_get("/ws", self.gateway.handle)
-        app.add_subapp("/api", rest_app(self.store, self.auth, clock=self.clock))
+        api = rest_app(self.store, self.auth, clock=self.clock, extra=recordings.routes())
+        app.add_subapp("/api", api)
         if STATIC_DIR.is_dir():
             app.router.add_get("/", self._index)
             app.router.add_static("/static/", STATIC_DIR)
@@ -127,6 +140,7 @@ class HotlineServer:
         if self._runner is not None:
             await self._runner.cleanup()
         await self._writes.join()
+        await self.recorder.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -155,6 +169,8 @@ class HotlineServer:
 
     def _on_link_state(self, state: str, reason: str | None) -> None:
         self._run(self.center.link_state(state == "up", reason, self.clock()))
+        if state == "up":
+            self.recorder.link_up(lambda name: self.model.channel(name) is not None)
 
     async def _timers(self) -> None:
         while True:
