@@ -43,6 +43,8 @@ from typing import Any, Final, Literal, TypeGuard, TypeVar
 
 from acd import ACD, AgentSpec, EscalationStep, Fallback, ModelError, QueueSpec, Strategy
 from acd.model import MAX_LEVEL, MIN_LEVEL
+from ivr.demo import DEMO_IVR_TOML
+from ivr.flows import IvrConfig, read_ivr
 from recorder.policy import RecordingConfig, read_recording_table
 
 __all__ = [
@@ -221,6 +223,7 @@ class Config:
         default_factory=lambda: MappingProxyType({})
     )  # preset group calls (群呼): name -> extensions
     recording: RecordingConfig = field(default_factory=RecordingConfig)  # recorder/policy.py
+    ivr: IvrConfig | None = None  # the IVR's flows (ivr/flows.py); None = no IVR
 
     def queue(self, name: str) -> QueueSpec:
         for spec in self.queues:
@@ -298,16 +301,17 @@ def parse_config(
     return config
 
 
-def demo_config(*, ami_secret: str = "hotline-demo") -> Config:
+def demo_config(*, ami_secret: str = "hotline-demo", ivr: bool = False) -> Config:
     """The demo call center of ``hotline demo`` (DESIGN.md §3.3).
 
     Skills fault/complaint/inquiry/general; queues of the same names (fault escalates,
     inquiry overflows to general); one E1 trunk ``e1`` (30 channels); agents 80000 to 80012
     (extensions 8000 to 8012; 80000 is left for a person) and supervisor 90001 (9001).
-    Paths are relative to the current directory.
+    Paths are relative to the current directory. ``ivr``: with the demo's IVR flows
+    (ivr/demo.py: a menu behind 4000, survey, callback).
     """
     return parse_config(
-        tomllib.loads(DEMO_TOML),
+        tomllib.loads(DEMO_TOML + (DEMO_IVR_TOML if ivr else "")),
         "<demo config>",
         env={"HOTLINE_AMI_SECRET": ami_secret},
     )
@@ -347,6 +351,7 @@ _TOP_KEYS = (
     "trunks",
     "groups",
     "recording",
+    "ivr",
 )
 _SERVER_KEYS = ("listen", "http_port")
 _AMI_KEYS = ("host", "port", "username", "secret_env", "secret_file")
@@ -682,6 +687,10 @@ class _Reader:
             if recording_table is None
             else read_recording_table(self, recording_table)
         )
+        ivr = None
+        if root.has("ivr"):
+            known = None if self.queue_names is None else {q.name: q.skills for q in queues}
+            ivr = read_ivr(root.raw("ivr"), self, known)
         if self.issues:
             return None
         return Config(
@@ -697,6 +706,7 @@ class _Reader:
             trunks=trunks,
             groups=MappingProxyType(groups),
             recording=recording,
+            ivr=ivr,
         )
 
     def server(self, table: _Table) -> ServerConfig:

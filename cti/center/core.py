@@ -60,6 +60,7 @@ from cti.center.effects import (
 from cti.config import Config, Role
 from cti.store.jsonable import iso
 from cti.store.models import CallLeg, CallOutcome, CallRecord, Direction
+from ivr.engine import Outcome as IvrOutcome
 
 if TYPE_CHECKING:
     from recorder.core import Recorder
@@ -71,6 +72,14 @@ STATS_EVERY_S: Final = 5.0
 FINISHED_IDS_KEPT: Final = 100_000
 HISTORY_CALLS: Final = 5
 DID_VARIABLE: Final = "HOTLINE_DID"
+IVR_QUEUE_VARIABLE: Final = "HOTLINE_QUEUE"  # set by the IVR (ivr/engine.py)
+# How a call that the IVR ended (never queued) is recorded.
+_IVR_END_OUTCOMES: Final = {
+    "gone": CallOutcome.ABANDONED,
+    "hangup": CallOutcome.REJECTED,
+    "voicemail": CallOutcome.FALLBACK,
+    "callback_request": CallOutcome.FALLBACK,
+}
 
 
 # Changes after which a call may have gained or lost its trunk leg.
@@ -102,6 +111,8 @@ class RoutedCall:
     pop_waiting: bool = False  # the phone rang before the data came: pop when it does
     released_by: str | None = None  # a supervisor's force release (强拆)
     release_reason: str | None = None
+    ivr_path: tuple[str, ...] = ()  # the caller's way through the IVR (ivr/engine.py)
+    satisfaction: int | None = None  # the after-call survey's 1..5
 
 
 @dataclass
@@ -141,6 +152,8 @@ class Center:
         self._last_stats: dict[str, tuple[Any, ...]] = {}
         self.link_up = False
         self.recorder: Recorder | None = None  # set by the server (recorder/service.py)
+        # What the IVR decided for a caller (by channel), until the caller waits.
+        self._ivr: dict[str, IvrOutcome] = {}
 
     # ------------------------------------------------------------------ agents' desks
 
@@ -441,6 +454,51 @@ class Center:
             return [self._screen_pop(call)]
         return []
 
+    # ------------------------------------------------------------------------- IVR
+
+    def ivr_outcome(
+        self, channel: str, uniqueid: str, did: str | None, outcome: IvrOutcome, now: float
+    ) -> list[Effect]:
+        """The IVR (ivr/server.py) finished with a caller. A queue decision waits for the
+        caller to reach the waiting context (the dialplan goes there next); any other end
+        is recorded at once, before the PBX hangs the caller up."""
+        if outcome.kind == "queue":
+            self._ivr[channel] = outcome
+            return []
+        leg = self.model.channel(channel)
+        model_id = leg.call_id if leg is not None and leg.call_id else uniqueid
+        call_id = self._fresh_id(model_id)
+        self._remember(call_id)
+        started = leg.created_at if leg is not None and leg.created_at else now
+        record = CallRecord(
+            call_id=call_id,
+            started_at=started,
+            caller_number=(leg.caller_num if leg else "") or None,
+            caller_name=(leg.caller_name if leg else "") or None,
+            dialled_number=did,
+            trunk=self._trunk.name if self._trunk else None,
+            ended_at=now,
+            outcome=_IVR_END_OUTCOMES[outcome.kind],
+            cause=f"ivr_{outcome.kind}",
+            ivr_path=outcome.path,
+        )
+        return [SaveCall(record)]
+
+    def survey_queue(self, channel: str) -> str | None:
+        """The queue of the call the caller on ``channel`` just had (for its survey)."""
+        model_id = self._by_channel.get(channel)
+        routed = self.calls.get(model_id) if model_id else None
+        return None if routed is None or routed.answered_at is None else routed.queue
+
+    def survey_scored(self, channel: str, score: int | None) -> list[Effect]:
+        model_id = self._by_channel.get(channel)
+        routed = self.calls.get(model_id) if model_id else None
+        if routed is None or score is None:
+            return []
+        routed.satisfaction = score
+        routed.ivr_path = (*routed.ivr_path, f"survey={score}")
+        return [self._save(routed)]
+
     # --------------------------------------------------------------- call handling
 
     def _caller_waiting(self, channel_name: str, now: float) -> list[Effect]:
@@ -458,7 +516,15 @@ class Center:
             or channel.variables.get(f"__{DID_VARIABLE}")
             or None
         )
-        queue = self._trunk.queue_for(did) if (self._trunk and did) else None
+        decision = self._ivr.pop(channel_name, None)
+        if decision is None and channel.variables.get(IVR_QUEUE_VARIABLE):
+            # Hotline restarted after the IVR: the PBX kept its decision.
+            decision = IvrOutcome("queue", (), channel.variables[IVR_QUEUE_VARIABLE])
+        if decision is not None and decision.queue not in self.acd.queue_names():
+            decision = None
+        queue = decision.queue if decision is not None else None
+        if queue is None:
+            queue = self._trunk.queue_for(did) if (self._trunk and did) else None
         if queue is None:
             queue = self._trunk.default_queue if self._trunk else None
         if queue is None:
@@ -480,6 +546,7 @@ class Center:
             queue=queue,
             started_at=channel.created_at or now,
             enqueued_at=now,
+            ivr_path=decision.path if decision is not None else (),
         )
         self.calls[model_id] = routed
         self._by_hid[call_id] = routed
@@ -493,8 +560,12 @@ class Center:
                 routed.customer, routed.history = fetched
                 routed.looked_up = True
             # else: the look-up started with the call is on its way (caller_found by model id)
+        priority = decision.priority if decision is not None else None
         out += self._acd(
-            self.acd.enqueue(call_id, queue, now, caller=routed.caller_num or None), now
+            self.acd.enqueue(
+                call_id, queue, now, priority=priority, caller=routed.caller_num or None
+            ),
+            now,
         )
         return out
 
@@ -521,6 +592,7 @@ class Center:
             "queue": routed.queue,
             "customer": routed.customer,
             "history": routed.history,
+            "ivr": list(routed.ivr_path) or None,
         }
         return Publish("call.ringing", data, ("calls",), (agent_id,))
 
@@ -574,6 +646,8 @@ class Center:
         if change.cause == "merged":
             return out
         routed = self.calls.pop(call_id, None)
+        if change.info.caller_channel is not None:
+            self._ivr.pop(change.info.caller_channel, None)
         if routed is not None:
             self._by_channel.pop(routed.channel, None)
             call_id = routed.call_id
@@ -685,6 +759,7 @@ class Center:
                     "caller": routed.caller_num if routed else None,
                     "queue": event.queue,
                     "position": event.position,
+                    "ivr": (list(routed.ivr_path) or None) if routed else None,
                 }
                 if routed is not None:
                     routed.queue = event.queue
@@ -842,6 +917,8 @@ class Center:
                 talk_s=None if answered is None or end is None else round(end - answered, 3),
                 outcome=routed.outcome if end is not None else CallOutcome.IN_PROGRESS,
                 cause=None if ended is None else ended.cause,
+                ivr_path=routed.ivr_path,
+                satisfaction=routed.satisfaction,
                 legs=tuple(routed.legs),
             )
         )

@@ -45,11 +45,12 @@ from cti.config import Config
 from cti.link import AMILink, LinkError, LinkSettings
 from cti.store import Store
 from cti.store.jsonable import call_json, customer_json, iso
+from ivr.hotline import ivr_server
 from recorder.service import RecordingService
 
 log = structlog.get_logger("cti.server")
 
-KEEP_VARIABLES: Final = ("MIXMONITOR_FILENAME", "HOTLINE_DID", "__HOTLINE_DID")
+KEEP_VARIABLES: Final = ("MIXMONITOR_FILENAME", "HOTLINE_DID", "__HOTLINE_DID", "HOTLINE_QUEUE")
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "console"
 
 
@@ -69,6 +70,7 @@ class HotlineServer:
         http: Endpoint | None = None,
         link_settings: LinkSettings | None = None,
         clock: Callable[[], float] = time.time,
+        agi: Endpoint | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -99,6 +101,8 @@ class HotlineServer:
         self.http_port = 0
         #: counters for metrics and tests
         self.stats: dict[str, int] = {"pbx_action_errors": 0, "repairs": 0}
+        self.agi_endpoint = agi or Endpoint(config.agi.listen, config.agi.port)
+        self.ivr = ivr_server(self)  # the FastAGI server, when the config has [ivr]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -132,10 +136,14 @@ class HotlineServer:
         self.http_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self._spawn(self._writer(), "store-writer")
         self._spawn(self._timers(), "center-timers")
+        if self.ivr is not None:
+            await self.ivr.start(self.agi_endpoint.host, self.agi_endpoint.port)
         await link.start()
         log.info("server.started", http_port=self.http_port, ami=f"{link.host}:{link.port}")
 
     async def stop(self) -> None:
+        if self.ivr is not None:
+            await self.ivr.close()
         await self.link.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -183,6 +191,10 @@ class HotlineServer:
                 self._run(self.center.tick(now))
 
     # -------------------------------------------------------------------- effects
+
+    def run_effects(self, effects: list[Effect]) -> None:
+        """Carry out effects the center returned to a caller outside this class (the IVR)."""
+        self._run(effects)
 
     def _run(self, effects: list[Effect]) -> None:
         now = self.clock()
