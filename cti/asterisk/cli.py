@@ -1,7 +1,9 @@
 """``hotline asterisk``: a local, isolated Asterisk 22 for development, demos and tests.
 
     hotline asterisk provision              build the cached chroot only (network, root)
-    hotline asterisk up [--config-dir DIR] [--ami-port P] [--sip-port P] [--isolated]
+    hotline asterisk config --config FILE --out DIR [--sip-port P] [--secrets FILE]
+    hotline asterisk up [--config FILE | --config-dir DIR] [--ami-port P] [--sip-port P]
+                        [--isolated]
     hotline asterisk status                 exit 0 when running, 3 when down
     hotline asterisk down
     hotline asterisk rx "core show channels"
@@ -20,8 +22,10 @@ import os
 import sys
 from pathlib import Path
 
+from cti.asterisk import genconf
 from cti.asterisk import netns as ns
 from cti.asterisk.errors import AsteriskError, NotRunningError, StartError
+from cti.asterisk.genconf import DEFAULT_SIP_PORT, GenerateError
 from cti.asterisk.instance import AsteriskInstance, Ports
 from cti.asterisk.provision import (
     Install,
@@ -30,6 +34,7 @@ from cti.asterisk.provision import (
     existing_install,
     read_stamp,
 )
+from cti.config import ConfigError, load_config
 
 EXIT_DOWN = 3
 
@@ -105,7 +110,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     prov = sub.add_parser("provision", help="build the cached chroot (network needed)")
     prov.add_argument("--mirror", default=None, help="Debian mirror for debootstrap/apt")
+    gen = sub.add_parser("config", help="generate Asterisk's configuration from Hotline's")
+    gen.add_argument("--config", required=True, help="Hotline's TOML configuration")
+    gen.add_argument("--out", type=Path, required=True, help="directory for the *.conf files")
+    _generation_options(gen)
     up = sub.add_parser("up", help="start Asterisk in the background")
+    up.add_argument(
+        "--config",
+        default=None,
+        help="Hotline's TOML configuration: generate Asterisk's from it, then start "
+        "(into <state>/config; --ami-port defaults to the file's ami.port)",
+    )
+    up.add_argument("--secrets", type=Path, default=None, help=argparse.SUPPRESS)
+    up.add_argument("--agi", default=None, help=argparse.SUPPRESS)
     up.add_argument(
         "--config-dir",
         type=Path,
@@ -131,6 +148,38 @@ def _parser() -> argparse.ArgumentParser:
     nx = sub.add_parser("netns", help="run a command in a new private network namespace")
     nx.add_argument("argv", nargs=argparse.REMAINDER)
     return parser
+
+
+def _generation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sip-port", type=int, default=DEFAULT_SIP_PORT, help="PJSIP UDP port (127.0.0.1)"
+    )
+    parser.add_argument("--ami-port", type=int, default=None, help="default: the file's ami.port")
+    parser.add_argument(
+        "--secrets",
+        type=Path,
+        default=None,
+        help="JSON file of SIP passwords, created 0600 on first use (default: "
+        "<out>/sip-secrets.json); $HOTLINE_SIP_PASSWORD_<ENDPOINT> overrides it",
+    )
+    parser.add_argument(
+        "--agi", default=None, metavar="HOST:PORT", help="hand trunk calls to this FastAGI server"
+    )
+
+
+def generate_from(
+    config_file: str, out: Path, sip_port: int, ami_port: int | None,
+    secrets_file: Path | None, agi: str | None,
+) -> tuple[Ports, dict[str, str]]:  # fmt: skip
+    """Generate Asterisk's configuration for ``config_file`` into ``out``: its ports and
+    the SIP passwords (endpoint -> password)."""
+    config = load_config(config_file)
+    passwords = genconf.sip_passwords(
+        genconf.endpoints(config), secrets_file or out / "sip-secrets.json"
+    )
+    options = genconf.Options(sip_port=sip_port, ami_port=ami_port, cti_agi=agi)
+    genconf.write_config(genconf.generate(config, passwords, options), out)
+    return Ports(ami=ami_port or config.ami.port, sip=sip_port), passwords
 
 
 def _say(text: str) -> None:
@@ -169,6 +218,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         ns.netns_exec(argv)
         return 0  # not reached
+    if command == "config":
+        ports, passwords = generate_from(
+            args.config, args.out, args.sip_port, args.ami_port, args.secrets, args.agi
+        )
+        _say(
+            f"wrote {args.out}/*.conf: AMI 127.0.0.1:{ports.ami}, SIP 127.0.0.1:{ports.sip}, "
+            f"{len(passwords)} SIP endpoints (passwords in "
+            f"{args.secrets or args.out / 'sip-secrets.json'}, mode 600)"
+        )
+        return 0
     if command == "up":
         install = ensure_install(cache_dir, prefer_system=not chroot_only, say=_say)
         state_dir = args.state_dir or install.state_dir / "state"
@@ -178,6 +237,15 @@ def run(args: argparse.Namespace) -> int:
                 f"Asterisk already running as PID {running.pid}", "hotline asterisk down"
             )
         config_dir: Path | None = args.config_dir
+        if args.config is not None:
+            if config_dir is not None:
+                raise StartError("give --config or --config-dir, not both", "hotline asterisk up")
+            config_dir = state_dir / "config"
+            generate_from(
+                args.config, config_dir, args.sip_port or DEFAULT_SIP_PORT, args.ami_port,
+                args.secrets, args.agi,
+            )  # fmt: skip
+            _say(f"generated {config_dir} from {args.config}")
         ports = Ports.from_config(config_dir) if config_dir else Ports()
         ports = Ports(ami=args.ami_port or ports.ami, sip=args.sip_port or ports.sip)
         if config_dir is None:
@@ -237,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except AsteriskError as error:
         print(f"hotline asterisk: {error.line()}", file=sys.stderr)
+        return 2
+    except (GenerateError, ConfigError) as error:
+        print(f"hotline asterisk: {error}", file=sys.stderr)
         return 2
     except OSError as error:
         print(f"hotline asterisk: {error}", file=sys.stderr)
