@@ -88,11 +88,10 @@ async def call_command(
         if op == "call.hangup":
             return [PbxAction("Hangup", (("Channel", mine), ("Cause", "16")), call_id)], {}
         if op in ("call.hold", "call.unhold"):
-            raise ClientError(
-                "invalid_state", "hold from the desktop is not available yet: use the phone"
-            )
+            return center.hold_command(call_id, mine, op, now), {}
         other = center.other_party(call_id, mine)
         headers: tuple[tuple[str, str], ...]
+        held = center.held_from_desktop(call_id)
         if op == "call.transfer" and params["mode"] == "blind":
             headers = (
                 ("Channel", other),
@@ -100,7 +99,17 @@ async def call_command(
                 ("Exten", params["to"]),
                 ("Priority", "1"),
             )
-            return [PbxAction("Redirect", headers, call_id, "blind transfer")], {"to": params["to"]}
+            actions = [PbxAction("Redirect", headers, call_id, "blind transfer")]
+            if held:
+                # The agent's leg waits in [agent-hold], outside any bridge: end it too.
+                hangup = (("Channel", mine), ("Cause", "16"))
+                actions.append(PbxAction("Hangup", hangup, call_id, "transferred from hold"))
+            return actions, {"to": params["to"]}
+        if op == "call.transfer" and held:
+            raise ClientError(
+                "invalid_state",
+                f"call {call_id!r} is on hold: resume it (call.unhold) for an attended transfer",
+            )
         if op == "call.transfer":
             headers = (("Channel", mine), ("Exten", params["to"]), ("Context", INTERNAL))
             return [PbxAction("Atxfer", headers, call_id, "attended transfer")], {

@@ -57,6 +57,7 @@ from cti.center.effects import (
     SaveAgentState,
     SaveCall,
 )
+from cti.center.hold import HOLD_CONTEXT, Hold, HoldSource, hold_action, unhold_action
 from cti.config import Config, Role
 from cti.store.jsonable import iso
 from cti.store.models import CallLeg, CallOutcome, CallRecord, Direction
@@ -113,6 +114,7 @@ class RoutedCall:
     release_reason: str | None = None
     ivr_path: tuple[str, ...] = ()  # the caller's way through the IVR (ivr/engine.py)
     satisfaction: int | None = None  # the after-call survey's 1..5
+    hold: Hold = field(default_factory=Hold)
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Center:
         # the same Uniqueid/Linkedid again, and a record must never be overwritten.
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._by_channel: dict[str, str] = {}  # caller channel -> model id
+        self._held: dict[str, str] = {}  # caller channel -> model id, on hold from a desktop
         # Screen-pop data fetched as soon as a trunk call appears (by model id), so that
         # it is there when the call reaches an agent moments later.
         # None while the look-up is on its way.
@@ -322,6 +325,8 @@ class Center:
             context = msg.get("Context")
             if context == WAIT_CONTEXT:
                 return self._caller_waiting(msg.get("Channel") or "", now)
+            if context == HOLD_CONTEXT or self._held:
+                return self._hold_newexten(msg, now)
             if context == FULL_CONTEXT:
                 channel = self.model.channel(msg.get("Channel") or "")
                 if channel is not None and channel.call_id:
@@ -344,7 +349,10 @@ class Center:
             elif isinstance(change, ch.CallMerged):
                 self._merged(change)
             elif isinstance(change, ch.LegRemoved):
+                out += self._hold_leg_removed(change)
                 out += self._leg_removed(change, now)
+            elif isinstance(change, ch.CallHeld | ch.CallUnheld | ch.CallBridged):
+                out += self._hold_change(change)
             elif isinstance(change, ch.ExtensionStateChanged):
                 out.append(
                     Publish(
@@ -650,6 +658,8 @@ class Center:
             self._ivr.pop(change.info.caller_channel, None)
         if routed is not None:
             self._by_channel.pop(routed.channel, None)
+            self._held.pop(routed.channel, None)
+            routed.hold.stop(change.at)
             call_id = routed.call_id
             # UnknownCall: the ACD had finished with it (transferred away, fallback).
             with contextlib.suppress(UnknownCall):
@@ -669,6 +679,7 @@ class Center:
                 "cause": "released" if routed.released_by else change.cause,
                 "wait_s": round(wait, 3),
                 "talk_s": round(talk, 3),
+                "hold_s": round(routed.hold.total_s, 3),
             }
             if routed.released_by:
                 data["released_by"] = routed.released_by
@@ -730,6 +741,133 @@ class Center:
         if change.lamp == "idle" and view.state is AgentState.ON_CALL and view.call_id is None:
             return self._acd(self.acd.direct_call_ended(agent_id, now), now)
         return []
+
+    # -------------------------------------------------------------------------- hold
+
+    def hold_command(self, call_id: str, mine: str, op: str, now: float) -> list[PbxAction]:
+        """``call.hold`` / ``call.unhold`` by the agent whose leg of ``call_id`` is ``mine``
+        (the caller checked the ownership). See :mod:`cti.center.hold`."""
+        routed = self._routed(call_id)
+        if routed is None:
+            raise ClientError(
+                "invalid_state", f"call {call_id!r} was not routed by Hotline: use the phone"
+            )
+        hold = routed.hold
+        if op == "call.hold":
+            if hold.by == "phone":
+                raise ClientError("invalid_state", f"call {call_id!r} is already on hold (phone)")
+            if hold.held or hold.is_pending("hold", now):
+                raise ClientError("invalid_state", f"call {call_id!r} is already on hold")
+            if routed.answered_at is None:
+                raise ClientError(
+                    "invalid_state", f"call {call_id!r} is not answered yet: nothing to hold"
+                )
+            talking = self._live_call(call_id).talking
+            if not any(routed.channel in group and mine in group for group in talking):
+                raise ClientError(
+                    "invalid_state", f"call {call_id!r}: you are not talking with the caller"
+                )
+            hold.request("hold", now, mine)
+            return [hold_action(call_id, routed.channel, mine)]
+        if hold.by == "phone":
+            raise ClientError(
+                "invalid_state", f"call {call_id!r} is on hold from the phone: resume it there"
+            )
+        if not hold.held:
+            if hold.is_pending("hold", now):
+                raise ClientError(
+                    "invalid_state", f"call {call_id!r} is being put on hold: try again"
+                )
+            raise ClientError("invalid_state", f"call {call_id!r} is not on hold")
+        if hold.is_pending("unhold", now):
+            raise ClientError("invalid_state", f"call {call_id!r} is already being resumed")
+        hold.request("unhold", now)
+        return [unhold_action(call_id, routed.channel, mine)]
+
+    def held_from_desktop(self, call_id: str) -> bool:
+        routed = self._routed(call_id)
+        return routed is not None and routed.hold.by == "desktop"
+
+    def _hold_newexten(self, msg: Message, now: float) -> list[Effect]:
+        channel = msg.get("Channel") or ""
+        model_id = self._by_channel.get(channel)
+        routed = self.calls.get(model_id) if model_id else None
+        if routed is None or model_id is None:
+            return []
+        if msg.get("Context") != HOLD_CONTEXT:
+            # The held caller was sent elsewhere (blind transfer, conference).
+            return self._unheld(routed, now) if channel in self._held else []
+        # Priority 1: the caller arrives (later priorities: the caller leaving an unhold
+        # bridge on its way to hang up).
+        if msg.get("Priority") != "1" or not routed.hold.start("desktop", now):
+            return []
+        self._held[channel] = model_id
+        if routed.hold.agent_channel is None and routed.extension is not None:
+            routed.hold.agent_channel = self._leg_at(model_id, f"PJSIP/{routed.extension}")
+        return [self._hold_event(routed, True, "desktop")]
+
+    def _unheld(self, routed: RoutedCall, now: float) -> list[Effect]:
+        self._held.pop(routed.channel, None)
+        by = routed.hold.by
+        lasted = routed.hold.stop(now)
+        if lasted is None or by is None:
+            return []
+        return [self._hold_event(routed, False, by, lasted)]
+
+    def _hold_change(self, change: ch.CallHeld | ch.CallUnheld | ch.CallBridged) -> list[Effect]:
+        routed = self.calls.get(change.call_id)
+        if routed is None or routed.answered_at is None:
+            return []
+        hold = routed.hold
+        if isinstance(change, ch.CallBridged):
+            # Unhold: the caller talks again (the AMI Bridge, or a conference).
+            if hold.by == "desktop" and any(routed.channel in g for g in change.groups):
+                return self._unheld(routed, change.at)
+            return []
+        if isinstance(change, ch.CallHeld):
+            if hold.start("phone", change.at):
+                return [self._hold_event(routed, True, "phone")]
+            return []
+        return self._unheld(routed, change.at) if hold.by == "phone" else []
+
+    def _hold_leg_removed(self, change: ch.LegRemoved) -> list[Effect]:
+        # Apart on hold, nothing on the PBX ties the two legs: one gone ends the other.
+        routed = self.calls.get(change.call_id)
+        if routed is None:
+            return []
+        hold = routed.hold
+        agent = hold.agent_channel
+        if agent is None or not (hold.by == "desktop" or hold.is_pending("hold", change.at)):
+            return []
+        if change.channel == routed.channel:
+            other, why = agent, "the caller on hold hung up"
+        elif change.channel == agent:
+            other, why = routed.channel, "the agent hung up a held call"
+        else:
+            return []
+        if self.model.channel(other) is None:
+            return []
+        return [PbxAction("Hangup", (("Channel", other), ("Cause", "16")), routed.call_id, why)]
+
+    def _leg_at(self, model_id: str, device: str) -> str | None:
+        call = self.model.calls.get(model_id)
+        if call is None:
+            return None
+        return next((leg.name for leg in call.legs.values() if leg.device == device), None)
+
+    def _hold_event(
+        self, routed: RoutedCall, held: bool, by: HoldSource, lasted: float | None = None
+    ) -> Publish:
+        data: dict[str, Any] = {
+            "call_id": routed.call_id,
+            "agent_id": routed.agent_id,
+            "held": held,
+            "by": by,
+        }
+        if lasted is not None:
+            data["hold_s"] = round(lasted, 3)
+        agents = (routed.agent_id,) if routed.agent_id else ()
+        return Publish("call.hold", data, ("calls",), agents)
 
     # ---------------------------------------------------------- ACD decisions → effects
 
@@ -920,6 +1058,9 @@ class Center:
                 ivr_path=routed.ivr_path,
                 satisfaction=routed.satisfaction,
                 legs=tuple(routed.legs),
+                hold_s=round(routed.hold.seconds(end), 3)
+                if end is not None and (routed.hold.total_s or routed.hold.held)
+                else None,
             )
         )
 
@@ -1027,7 +1168,11 @@ class Center:
                     "caller": r.caller_num,
                     "queue": r.queue,
                     "agent_id": r.agent_id,
-                    "state": "talking" if r.answered_at else ("ringing" if r.ringing else "queued"),
+                    "state": "held"
+                    if r.hold.held
+                    else "talking"
+                    if r.answered_at
+                    else ("ringing" if r.ringing else "queued"),
                     "since": iso(r.enqueued_at),
                 }
                 for r in self.calls.values()

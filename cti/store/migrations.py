@@ -218,4 +218,6 @@ _RECORDINGS: Final = (
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     sql_migration(1, "agents, skills, customers, calls, agent states, groups", *_V1),
     sql_migration(2, "call recordings index and access audit", *_RECORDINGS),
+    # Seconds the caller spent on hold (desktop or phone hold), a part of talk_s.
+    sql_migration(3, "hold time of a call", "ALTER TABLE call_records ADD COLUMN hold_s REAL"),
 )

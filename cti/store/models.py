@@ -159,7 +159,7 @@ class CallRecord:
     answered_at: float | None = None
     ended_at: float | None = None
     wait_s: float | None = None
-    talk_s: float | None = None
+    talk_s: float | None = None  # answer to end, hold included
     wrap_up_s: float | None = None
     outcome: CallOutcome = CallOutcome.IN_PROGRESS
     cause: str | None = None  # hang-up cause, e.g. "16" / "normal_clearing" / "34"
@@ -170,6 +170,7 @@ class CallRecord:
     ivr_path: tuple[str, ...] = ()
     satisfaction: int | None = None  # 1..5 from the after-call survey; None: not asked
     legs: tuple[CallLeg, ...] = ()
+    hold_s: float | None = None  # time on hold, a part of talk_s; None: never held
     updated_at: float = 0.0  # set by the store
 
 

@@ -139,6 +139,7 @@ _CALL_COLUMNS: Final = (
     "transfers",
     "ivr_path",
     "satisfaction",
+    "hold_s",
     "updated_at",
 )
 # Set by the agent in wrap-up (or by the survey): a later upsert without them keeps them.
@@ -335,6 +336,7 @@ def _call(row: sqlite3.Row, legs: tuple[CallLeg, ...] = ()) -> CallRecord:
         ),
         ivr_path=tuple(json.loads(row["ivr_path"])),
         satisfaction=row["satisfaction"],
+        hold_s=row["hold_s"],
         legs=legs,
         updated_at=row["updated_at"],
     )
@@ -1027,6 +1029,7 @@ class Store:
             json.dumps(transfers, ensure_ascii=False),
             json.dumps([str(step) for step in record.ivr_path], ensure_ascii=False),
             satisfaction,
+            _duration("hold_s", record.hold_s),
             now,
         )
 
