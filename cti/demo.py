@@ -28,13 +28,15 @@ from typing import Any, Final
 import aiohttp
 
 from cti.center.server import Endpoint, HotlineServer
-from cti.config import Config, demo_config
+from cti.config import AgentConfig, Config, demo_config
 from cti.logging import configure_logging
 from cti.store import Store
 from pbx_sim.cli import SimHandle, build_parser
 from pbx_sim.cli import start as start_sim
+from pbx_sim.phones import PhoneBehaviour
 
 PERSON_AGENT: Final = "80000"
+PERSON_EXTENSION: Final = "8000"
 SUPERVISOR: Final = "90001"
 DISPOSITIONS: Final = ("fault", "complaint", "inquiry", "other")
 DEMO_SECRET_BYTES: Final = 12
@@ -158,6 +160,8 @@ async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     simulated = [
         a for a in config.agents if a.role == "agent" and a.agent_id != PERSON_AGENT and a.extension
     ]
+    if args.agents is not None:
+        simulated = simulated[: args.agents]
     sim_args = build_parser().parse_args(
         [
             "--ami-port", "0", "--ami-user", config.ami.username, "--ami-secret", ami_secret,
@@ -166,6 +170,15 @@ async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         ]
     )  # fmt: skip
     sim = await start_sim(sim_args)
+    if args.person_answer_delay >= 0:
+        # pbx_sim has no SIP for a person's softphone: 8000's phone is simulated and
+        # answers like a person would, so the agent desktop can take calls in the demo.
+        sim.world.phones.add(
+            PERSON_EXTENSION,
+            PhoneBehaviour(answer_delay=args.person_answer_delay),
+            now=sim.server.runner.now(),
+        )
+        sim.server.runner.poke()
     store = await Store.open(Path(args.var) / "hotline.db")
     await store.seed_from_config(config, password, reset_passwords=True)
     server = HotlineServer(
@@ -187,7 +200,7 @@ async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
                 f"  REST          {base}/api\n"
                 f"  PBX (pbx_sim) AMI on 127.0.0.1:{sim.port}\n"
                 f"Accounts, all with password {password}:\n"
-                f"  agents 80001-80012 (extensions 8001-8012) are simulated;\n"
+                f"  {simulated_text(simulated)};\n"
                 f"  agent 80000 (extension 8000) is yours; supervisor 90001 (extension 9001).",
                 flush=True,
             )
@@ -220,6 +233,16 @@ async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         await server.stop()
         await sim.close()
         await store.close()
+
+
+def simulated_text(simulated: list[AgentConfig]) -> str:
+    if not simulated:
+        return "no agents are simulated"
+    first, last = simulated[0], simulated[-1]
+    return (
+        f"agents {first.agent_id}-{last.agent_id} (extensions {first.extension}-"
+        f"{last.extension}) are simulated"
+    )
 
 
 def status_line(server: HotlineServer, callers: Callers, elapsed: float) -> str:
@@ -263,6 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=float, default=120.0, help="mean patience, s (120)")
     parser.add_argument("--answer-delay", type=float, default=2.0, help="agents' ring time, s")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument(
+        "--agents", type=int, help="how many simulated agents (default: all 12 of the demo)"
+    )
+    parser.add_argument(
+        "--person-answer-delay",
+        type=float,
+        default=3.0,
+        help="extension 8000's simulated phone answers after this many s (3); "
+        "negative: leave 8000 unregistered",
+    )
     parser.add_argument("--every", type=float, default=5.0, help="status line period, s")
     parser.add_argument("--var", default="var/demo", help="where the demo keeps its files")
     parser.add_argument("--seed", type=int, default=1)
@@ -270,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.hold <= 0 or args.patience <= 0 or args.answer_delay < 0:
         parser.error("--rate, --hold and --patience must be > 0, --answer-delay >= 0")
+    if args.agents is not None and args.agents < 0:
+        parser.error("--agents must be >= 0")
     if args.pbx == "asterisk":
         print(
             "hotline demo: --pbx asterisk needs the real-Asterisk configuration, which is "

@@ -292,7 +292,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     ),
     Route("GET", "/skills", Role.SUPERVISOR, "list_skills"),
     Route("GET", "/customers", Role.AGENT, "list_customers", "agents need screen pop"),
-    Route("POST", "/customers", Role.SUPERVISOR, "create_customer"),
+    Route("POST", "/customers", Role.AGENT, "create_customer", "agents add callers at screen pop"),
     Route("POST", "/customers/import", Role.SUPERVISOR, "import_customers", "text/csv body"),
     Route("GET", "/customers/{customer_id}", Role.AGENT, "get_customer"),
     Route("PATCH", "/customers/{customer_id}", Role.SUPERVISOR, "update_customer"),

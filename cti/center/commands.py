@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 INTERNAL: Final = "internal"
 OUTSIDE_PREFIX: Final = "0"  # as on the seeds' consoles: 0 + the national number
 CONFERENCE_ROOMS: Final = range(1000, 1100)
-SPY_OPTIONS: Final = {"call.listen": "q", "call.whisper": "qw", "call.barge": "qB"}
+# E: the spy leaves when the spied-on leg hangs up (else ChanSpy waits for the next one).
+SPY_OPTIONS: Final = {"call.listen": "qE", "call.whisper": "qwE", "call.barge": "qBE"}
 _rooms = itertools.cycle(CONFERENCE_ROOMS)
 
 

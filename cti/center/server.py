@@ -42,7 +42,7 @@ from cti.center.effects import (
     SaveCall,
 )
 from cti.config import Config
-from cti.link import AMILink, LinkError, LinkSettings
+from cti.link import ActionFailed, AMILink, LinkError, LinkSettings
 from cti.store import Store
 from cti.store.jsonable import call_json, customer_json, iso
 from ivr.hotline import ivr_server
@@ -289,10 +289,14 @@ class HotlineServer:
         if not self.link.is_up:
             raise ClientError("pbx_unavailable", f"the PBX link is {self.link.state}")
         actions, data = await call_command(self, session, op, params, now)
-        results = []
+        results: list[str | None] = []
         for action in actions:
             try:
                 result = await self.link.send_action(action.name, action.headers)
+            except ActionFailed as error:
+                if action.name == "Hangup" and results:
+                    continue  # gone with the party hung up before it (their bridge ended)
+                raise ClientError("pbx_unavailable", f"{action.name}: {error}") from None
             except LinkError as error:
                 raise ClientError("pbx_unavailable", f"{action.name}: {error}") from None
             results.append(result.message)
