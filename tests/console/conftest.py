@@ -105,7 +105,9 @@ def start_demo(tmp: Path, *options: str) -> Iterator[Demo]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: the sync Playwright API keeps an event loop running in
+# this thread while it is open, which the asyncio tests after these would trip over.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
