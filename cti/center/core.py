@@ -412,7 +412,9 @@ class Center:
                 continue
             if caller.context == WAIT_CONTEXT:
                 out += self._caller_waiting(caller.name, now)
-            elif call.answered_at is not None:
+            elif call.answered_at is not None or caller.context == HOLD_CONTEXT:
+                # A caller on hold was answered before (apart now: the model saw no bridge).
+                answered_at = call.answered_at if call.answered_at is not None else now
                 routed = RoutedCall(
                     call_id=self._fresh_id(model_id),
                     model_id=model_id,
@@ -424,7 +426,7 @@ class Center:
                     queue=None,
                     started_at=call.started_at,
                     enqueued_at=call.started_at,
-                    answered_at=call.answered_at,
+                    answered_at=answered_at,
                     outcome=CallOutcome.ANSWERED,
                     looked_up=True,
                 )
@@ -436,8 +438,8 @@ class Center:
                             CallLeg(
                                 agent_id=agent,
                                 extension=routed.extension,
-                                started_at=call.answered_at,
-                                answered_at=call.answered_at,
+                                started_at=answered_at,
+                                answered_at=answered_at,
                                 outcome="answered",
                             )
                         )
@@ -445,6 +447,8 @@ class Center:
                 self.calls[model_id] = routed
                 self._by_hid[routed.call_id] = routed
                 self._by_channel[caller.name] = model_id
+                if caller.context == HOLD_CONTEXT and caller.bridge_id is None:
+                    self._adopt_hold(routed, now)
                 out.append(Repaired("adopted a call in progress", routed.agent_id, routed.call_id))
         return out
 
@@ -848,6 +852,14 @@ class Center:
         if self.model.channel(other) is None:
             return []
         return [PbxAction("Hangup", (("Channel", other), ("Cause", "16")), routed.call_id, why)]
+
+    def _adopt_hold(self, routed: RoutedCall, now: float) -> None:
+        # Held from a desktop when Hotline stopped: still held (counted from now), and the
+        # agent's leg is still the one to hang up or bridge back.
+        routed.hold.start("desktop", now)
+        self._held[routed.channel] = routed.model_id
+        if routed.extension is not None:
+            routed.hold.agent_channel = self._leg_at(routed.model_id, f"PJSIP/{routed.extension}")
 
     def _leg_at(self, model_id: str, device: str) -> str | None:
         call = self.model.calls.get(model_id)

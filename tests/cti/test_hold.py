@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from cti.center.server import Endpoint, HotlineServer
 from cti.store.models import CallRecord
 from cti.store.store import Store
 from pbx_sim.world import World
@@ -253,6 +254,61 @@ async def test_transfers_from_hold(rig: Rig) -> None:
     record = await ended_record(rig, call_id)
     assert record.hold_s is not None and record.hold_s > 0
     assert len(await rig.store.query_calls()) == 1
+
+
+async def test_conference_from_hold(rig: Rig) -> None:
+    async with aiohttp.ClientSession() as http, http.ws_connect(rig.url) as ws:
+        agent = Client(ws)
+        call_id, caller = await talking_call(rig, agent)
+        mine = agent_leg(rig, "8001")
+        assert (await agent.ask("call.hold", call_id=call_id))["ok"]
+        await agent.wait_for("call.hold", call_id=call_id, held=True)
+        conf = await agent.ask("call.conference", call_id=call_id, to="8002")
+        assert conf["ok"], conf
+        await agent.wait_for("call.hold", call_id=call_id, held=False)
+        w = world(rig)
+
+        def three_in_a_room() -> bool:
+            bridge = w.channels[caller].bridge
+            return bridge is not None and len(bridge.channels) >= 3
+
+        await until(three_in_a_room)
+        bridge = w.channels[caller].bridge
+        assert bridge is not None and w.channels[mine].bridge is bridge
+        assert any(c.name.startswith("PJSIP/8002-") for c in bridge.channels)
+        for name in list(w.channels):
+            rig.hang_up(name)
+        await agent.wait_for("call.ended", call_id=call_id)
+
+
+async def test_hotline_restart_while_held_then_unhold(rig: Rig) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(rig.url) as ws:
+            agent = Client(ws)
+            call_id, caller = await talking_call(rig, agent)
+            assert (await agent.ask("call.hold", call_id=call_id))["ok"]
+            await agent.wait_for("call.hold", call_id=call_id, held=True)
+        await rig.server.stop()
+        rig.server = HotlineServer(
+            rig.server.config,
+            rig.store,
+            ami=Endpoint("127.0.0.1", rig.sim.port),
+            http=Endpoint("127.0.0.1", 0),
+        )
+        await rig.server.start()
+        await rig.server.link.wait_up(10)
+        rig.url = f"http://127.0.0.1:{rig.server.http_port}/ws"
+        async with http.ws_connect(rig.url) as ws:
+            agent = Client(ws)
+            await agent.ask("login", agent_id="80001", password=PASSWORD, extension="8001")
+            # The adopted call is known to be on hold: it can be resumed.
+            resumed = await agent.ask("call.unhold", call_id=call_id)
+            assert resumed["ok"], resumed
+            await agent.wait_for("call.hold", call_id=call_id, held=False)
+            w = world(rig)
+            await until(lambda: w.channels[caller].bridge is not None)
+            rig.hang_up(caller)
+            await until(lambda: not w.channels)
 
 
 async def test_hold_s_round_trip_in_the_store(tmp_path: Path) -> None:
