@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 import structlog
+import uvloop
 
 import cti.link.client as link_client
 from cti.ami import AMIDecoder, Message, encode_message
@@ -712,3 +713,21 @@ async def test_not_an_ami_server_is_dropped(unused_tcp_port: int) -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_the_link_runs_on_uvloop() -> None:
+    """``hotline serve`` installs uvloop, whose transports are not subclasses of
+    ``asyncio.Transport``: the link must not depend on that."""
+
+    async def up_and_ping() -> None:
+        fake = FakeAMI()
+        await fake.start()
+        try:
+            async with linked(fake) as (link, probe):
+                await link.wait_up(2.0)
+                assert (await link.send_action({"Action": "Ping"})).get("Ping") == "Pong"
+                assert probe.states == [("up", None)]
+        finally:
+            await fake.stop()
+
+    uvloop.run(up_and_ping())
