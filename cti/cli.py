@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("pbx_sim.cli", "run the PBX simulator as a standalone AMI server"),
     "asterisk": ("cti.asterisk.cli", "a local Asterisk 22: provision, up, down, status, rx"),
     "trunk-sim": ("pbx_sim.trunk_sim", "generate trunk traffic and compare with Erlang B/C"),
+    "recordings": ("recorder.cli", "call recordings: purge by the retention policy"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "acd": ("cti.bench.routing", "routing decisions against a linear-scan router"),
@@ -27,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("cti.bench.ingest", "AMI events decoded and applied to the call model"),
     "ringing": ("cti.bench.ringing", "AMI ring event to screen pop, 1,000 agents, 500 clients"),
     "store": ("cti.bench.store", "screen-pop look-ups and call-record writes on SQLite"),
+    "recordings": ("cti.bench.recordings", "recording search over 1,000,000 indexed recordings"),
 }
 
 

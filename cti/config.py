@@ -1298,4 +1298,15 @@ default_queue = "general"
 fault-team = ["8001", "8002", "8003", "8004"]
 complaint-team = ["8005", "8006", "8007", "8008"]
 inquiry-team = ["8009", "8010", "8011"]
+
+[recording]
+default = "never"
+retention_days = 7
+  [recording.queues.fault]
+  policy = "always"
+  [recording.queues.complaint]
+  policy = "on_demand"
+  [recording.queues.inquiry]
+  policy = "percent"
+  percent = 20
 """

@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -157,6 +157,8 @@ async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     password = args.demo_password or secrets.token_urlsafe(DEMO_SECRET_BYTES)
     ami_secret = secrets.token_urlsafe(DEMO_SECRET_BYTES)
     config: Config = demo_config(ami_secret=ami_secret)
+    recordings = Path(args.var) / "recordings"  # recorder/: with the demo's other files
+    config = replace(config, store=replace(config.store, recordings_dir=recordings))
     simulated = [
         a for a in config.agents if a.role == "agent" and a.agent_id != PERSON_AGENT and a.extension
     ]

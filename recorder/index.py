@@ -128,7 +128,9 @@ def search_sql(
     sql = f"SELECT {_COLUMNS} FROM {table}"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
+    # rowid as the tie-break: every index of migration 2 ends with it, so the order is
+    # read off the index (no sort of a temporary B-tree) and pages are stable.
+    sql += " ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?"
     params += [limit, offset]
     return sql, params
 

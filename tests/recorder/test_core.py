@@ -1,0 +1,171 @@
+"""The recorder's pure core: policy on answer, the agent's ops, AMI events → states."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import pytest
+
+from cti.ami.codec import Message
+from cti.api.protocol import ClientError
+from cti.center.effects import PbxAction, Publish
+from recorder.core import (
+    TRANSITIONS,
+    Closed,
+    IllegalRecordingTransition,
+    Opened,
+    Recorder,
+    State,
+    day_path,
+    transition,
+)
+from recorder.policy import Mode, QueuePolicy, RecordingConfig
+
+CONFIG = RecordingConfig(
+    queues=MappingProxyType(
+        {
+            "fault": QueuePolicy(Mode.ALWAYS),
+            "complaint": QueuePolicy(Mode.ON_DEMAND),
+            "general": QueuePolicy(Mode.NEVER),
+        }
+    )
+)
+T0 = 1_795_300_000.0  # 2026-11-21T...Z
+AGENT_CH = "PJSIP/8001-0000002e"
+
+
+def event(name: str, channel: str = AGENT_CH, **headers: str) -> Message:
+    return Message([("Event", name), ("Channel", channel), *headers.items()])
+
+
+def answered(rec: Recorder, queue: str, call_id: str = "c1") -> list[PbxAction]:
+    return rec.answered(call_id, "80001", AGENT_CH, "0215550101", queue, T0)
+
+
+def states(outputs: list[object]) -> list[str]:
+    return [o.data["state"] for o in outputs if isinstance(o, Publish)]
+
+
+def test_always_queue_starts_mixmonitor_on_the_agents_leg_into_a_day_directory() -> None:
+    rec = Recorder(CONFIG, "/var/spool/asterisk/monitor/hotline/")
+    [action] = answered(rec, "fault")
+    assert action.name == "MixMonitor"
+    headers = dict(action.headers)
+    assert headers["Channel"] == AGENT_CH
+    assert headers["File"] == "/var/spool/asterisk/monitor/hotline/2026/11/21/c1-r1.wav"
+    assert action.call_id == "c1"
+
+
+def test_never_and_on_demand_start_nothing_on_answer() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    assert answered(rec, "general", "c1") == []
+    assert answered(rec, "complaint", "c2") == []
+    assert rec.answered("c3", "80001", None, None, "fault", T0) == []  # no leg found
+
+
+def test_life_of_a_recording_from_the_pbx_events() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    answered(rec, "fault")
+    out = rec.on_event(event("MixMonitorStart"), T0 + 1)
+    assert states(out) == ["started"]
+    [opened] = [o for o in out if isinstance(o, Opened)]
+    assert opened.recording.started_at == T0 + 1
+    publish = next(o for o in out if isinstance(o, Publish))
+    assert publish.event == "call.recording"
+    assert publish.topics == ("calls",) and publish.agents == ("80001",)
+    assert publish.data["recording_id"] == "c1-r1" and publish.data["call_id"] == "c1"
+    assert states(rec.on_event(event("MixMonitorMute", State="1"), T0 + 2)) == ["paused"]
+    assert states(rec.on_event(event("MixMonitorMute", State="1"), T0 + 2.5)) == []
+    assert states(rec.on_event(event("MixMonitorMute", State="0"), T0 + 4)) == ["resumed"]
+    out = rec.on_event(event("MixMonitorStop"), T0 + 6)
+    assert states(out) == ["stopped"]
+    stopped = next(o for o in out if isinstance(o, Publish)).data
+    assert stopped["duration_s"] == 5.0 and stopped["paused_s"] == 2.0
+    [closed] = [o for o in out if isinstance(o, Closed)]
+    assert closed.recording.ended_at == T0 + 6
+    assert rec.on_event(event("Hangup"), T0 + 7) == []  # stopped already: nothing more
+    assert rec.calls == {}
+
+
+def test_hangup_stops_a_paused_recording() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    answered(rec, "fault")
+    rec.on_event(event("MixMonitorStart"), T0)
+    rec.on_event(event("MixMonitorMute", State="1"), T0 + 1)
+    out = rec.on_event(event("Hangup"), T0 + 3)
+    assert states(out) == ["stopped"]
+    closed = next(o for o in out if isinstance(o, Closed)).recording
+    assert closed.paused_s == 2.0
+
+
+def test_a_recording_that_never_started_ends_silently() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    answered(rec, "fault")
+    assert rec.on_event(event("Hangup"), T0 + 1) == []
+    assert rec.on_event(event("MixMonitorStart", channel="PJSIP/9-1"), T0) == []  # not ours
+
+
+def test_agent_ops() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    answered(rec, "complaint")
+    with pytest.raises(ClientError) as caught:
+        rec.command("call.record_pause", "c1", "80001", AGENT_CH, T0)
+    assert caught.value.code == "invalid_state"
+    [start], data = rec.command("call.record", "c1", "80001", AGENT_CH, T0)
+    assert start.name == "MixMonitor" and data == {"recording_id": "c1-r1"}
+    # The action failed (no MixMonitorStart): asking again is allowed.
+    [again], data = rec.command("call.record", "c1", "80001", AGENT_CH, T0 + 1)
+    assert data == {"recording_id": "c1-r2"}
+    assert dict(again.headers)["File"].endswith("/c1-r2.wav")
+    out = rec.on_event(event("MixMonitorStart"), T0 + 1)
+    assert next(o for o in out if isinstance(o, Publish)).data["on_demand"] is True
+    with pytest.raises(ClientError) as caught:
+        rec.command("call.record", "c1", "80001", AGENT_CH, T0)
+    assert caught.value.code == "conflict"
+    [pause], _ = rec.command("call.record_pause", "c1", "80001", AGENT_CH, T0)
+    assert pause.name == "MixMonitorMute"
+    assert dict(pause.headers) == {"Channel": AGENT_CH, "Direction": "both", "State": "1"}
+    with pytest.raises(ClientError):
+        rec.command("call.record_resume", "c1", "80001", AGENT_CH, T0)  # not paused yet
+    rec.on_event(event("MixMonitorMute", State="1"), T0 + 2)
+    [resume], _ = rec.command("call.record_resume", "c1", "80001", AGENT_CH, T0)
+    assert dict(resume.headers)["State"] == "0"
+
+
+def test_agent_ops_refused() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    answered(rec, "general")
+    with pytest.raises(ClientError) as caught:
+        rec.command("call.record", "c1", "80001", AGENT_CH, T0)
+    assert caught.value.code == "forbidden"
+    with pytest.raises(ClientError) as caught:
+        rec.command("call.record", "c9", "80001", AGENT_CH, T0)  # not answered here
+    assert caught.value.code == "invalid_state"
+    with pytest.raises(ClientError) as caught:
+        rec.command("call.record", "c1", "80001", "PJSIP/8002-1", T0)  # another leg
+    assert caught.value.code == "invalid_state"
+
+
+def test_reconnect_ends_recordings_whose_channel_is_gone() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    answered(rec, "fault", "c1")
+    rec.on_event(event("MixMonitorStart"), T0)
+    assert rec.forget_gone(lambda name: True, T0 + 1) == []
+    out = rec.forget_gone(lambda name: False, T0 + 2)
+    assert states(out) == ["stopped"] and rec.by_channel == {} and rec.calls == {}
+
+
+def test_transition_table() -> None:
+    for (state, what), (new, _) in TRANSITIONS.items():
+        assert transition(state, what)[0] is new
+    for state in State:
+        for what in ("start", "mute", "unmute", "stop"):
+            if (state, what) not in TRANSITIONS:
+                with pytest.raises(IllegalRecordingTransition, match=state.value):
+                    transition(state, what)
+    assert (State.STOPPED, "start") not in TRANSITIONS
+
+
+def test_day_path_is_utc_and_safe() -> None:
+    assert day_path("1795300000.1-r1", T0, "wav") == "2026/11/21/1795300000.1-r1.wav"
+    assert day_path("../../etc/passwd", T0, "wav") == "2026/11/21/.._.._etc_passwd.wav"
