@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "asterisk": ("cti.asterisk.cli", "a local Asterisk 22: provision, up, down, status, rx"),
     "trunk-sim": ("pbx_sim.trunk_sim", "generate trunk traffic and compare with Erlang B/C"),
     "recordings": ("recorder.cli", "call recordings: purge by the retention policy"),
+    "agents-sim": ("pbx_sim.sip.agents_cli", "SIP agent phones that answer, hold, hang up"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "acd": ("cti.bench.routing", "routing decisions against a linear-scan router"),
