@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ami", metavar="HOST:PORT", help="drive a real PBX (or hotline sim) over AMI")
     p.add_argument("--ami-user", default="hotline", help="AMI user (with --ami)")
     p.add_argument("--ami-secret", help="AMI secret (default: $HOTLINE_TRUNK_SIM_SECRET)")
+    p.add_argument("--sip", metavar="HOST:PORT", help="real SIP calls into the PBX's trunk")
+    p.add_argument("--sip-user", default="e1trunk", help="carrier account (with --sip)")
+    p.add_argument("--did", default=DID, help="number dialled (with --sip)")
     p.add_argument("--rate", type=float, required=True, help="calls per second (Poisson)")
     p.add_argument("--hold", type=float, required=True, help="mean holding time, s")
     p.add_argument("--holding", choices=["exp", "fixed", "lognormal"], default="exp")
@@ -311,6 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.agents > 999:
         p.error("--agents: at most 999 (extensions 8001-8999)")
     show = sys.stderr.isatty() and not args.json
+    if args.sip:
+        from pbx_sim.trunk_sip import over_sip  # noqa: PLC0415 (imports pjsua2)
+
+        sip_report = over_sip(args, show)
+        if isinstance(sip_report, int):
+            return sip_report
+        print(json.dumps(sip_report) if args.json else json.dumps(sip_report, indent=2))
+        return 0
     if args.ami:
         return _over_ami(args, show)
     sim = TrunkSim(args)

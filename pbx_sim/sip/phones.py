@@ -31,7 +31,7 @@ from pbx_sim.sip.pool import Worker, WorkerPool
 from pbx_sim.sip.trunk import TrunkCaller
 
 REGISTER_TIMEOUT_S = 10.0
-OP_TIMEOUT_S = 5.0
+OP_TIMEOUT_S = 10.0
 EVENT_QUEUE_LIMIT = 1000
 
 CallState = Literal["ringing", "dialing", "early", "connected", "held", "ended"]

@@ -20,8 +20,8 @@ from typing import Any
 from pbx_sim.sip import sipmsg
 from pbx_sim.sip.engine import MAX_ACCOUNTS, MAX_CALLS, CallUpdate, RegUpdate, SoftphoneError
 
-START_TIMEOUT_S = 15.0
-REQUEST_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 # Global call keys: worker index * CALL_KEY_SPACE + the worker's own key.
 CALL_KEY_SPACE = 1_000_000
@@ -47,7 +47,12 @@ class Worker:
 
     async def wait_ready(self) -> None:
         assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), START_TIMEOUT_S)
+        try:
+            line = await asyncio.wait_for(self.process.stdout.readline(), START_TIMEOUT_S)
+        except TimeoutError:
+            raise SoftphoneError(
+                f"softphone worker {self.index} did not start within {START_TIMEOUT_S:.0f} s"
+            ) from None
         if not line:
             raise SoftphoneError(f"softphone worker {self.index} exited at start")
         message = json.loads(line)
@@ -92,6 +97,10 @@ class Worker:
         self.process.stdin.write(line.encode() + b"\n")
         try:
             return await asyncio.wait_for(future, REQUEST_TIMEOUT_S)
+        except TimeoutError:
+            raise SoftphoneError(
+                f"softphone worker {self.index}: no answer to {op} within {REQUEST_TIMEOUT_S:.0f} s"
+            ) from None
         finally:
             self._pending.pop(rid, None)
 
@@ -193,6 +202,39 @@ class WorkerPool:
             worker.trunk_accounts[username] = key
             worker.calls += 1
             return worker, key
+
+    async def prepare_trunk(
+        self, username: str, password: str, *, host: str, port: int, display_name: str,
+        sink: Sink, calls: int,
+    ) -> list[int]:
+        """Start, in parallel, the workers that ``calls`` more concurrent calls of carrier
+        ``username`` need; returns the new account keys."""
+        async with self._spawn_lock:
+            free = sum(
+                MAX_CALLS - w.calls
+                for w in self.workers
+                if not w.closed and username in w.trunk_accounts
+            )
+            missing = max(0, calls - free)
+            count = -(-missing // MAX_CALLS)
+            if len(self.workers) + count > self.max_workers:
+                raise SoftphoneError(
+                    f"{calls} calls need {count} more softphone workers; the limit is "
+                    f"{self.max_workers} processes of {MAX_CALLS} calls"
+                )
+            spawned = await asyncio.gather(*(self._spawn() for _ in range(count)))
+            keys = await asyncio.gather(
+                *(
+                    self.add_account(
+                        w, username, password, host=host, port=port, register=False,
+                        display_name=display_name, sink=sink,
+                    )
+                    for w in spawned
+                )
+            )
+            for worker, key in zip(spawned, keys, strict=True):
+                worker.trunk_accounts[username] = key
+            return list(keys)
 
     def release_slot(self, worker: Worker) -> None:
         worker.calls = max(0, worker.calls - 1)

@@ -184,6 +184,7 @@ async def test_no_answer_policy_lets_calls_ring_out(phones: Softphones) -> None:
 
 async def test_the_31st_call_on_a_full_e1_gets_503(phones: Softphones, ami: Ami) -> None:
     trunk = await phones.trunk(TRUNK_USER, TRUNK_PASSWORD)
+    await trunk.prepare(31)
     first = [
         asyncio.create_task(trunk.call("5999", f"1380000{i:04d}", hold_s=60)) for i in range(30)
     ]
@@ -202,6 +203,8 @@ async def test_load_carrier_holds_64_calls_at_once(
     phones: Softphones, sip_asterisk: AsteriskInstance
 ) -> None:
     trunk = await phones.trunk("bigtrunk", "BigtrunkPw")
+    await trunk.prepare(64)
+    assert len(phones.pool.workers) >= 17  # 4 calls per pjsua2 process
     tasks = [
         asyncio.create_task(trunk.call("6000", f"1390000{i:04d}", caller_name="负载", hold_s=6))
         for i in range(64)

@@ -70,3 +70,24 @@ async def test_agents_sim_reports_a_wrong_password(sip_asterisk: object) -> None
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     assert summary["registered"] == 0
     assert "REGISTER failed: 401" in summary["failed"]["8004"] or "403" in summary["failed"]["8004"]
+
+
+async def test_trunk_sim_over_sip_fills_the_e1_and_the_rest_get_503(sip_asterisk: object) -> None:
+    # 20 calls/s for 3 s, each holding 12 s: about 60 overlap; the E1 carries 30.
+    env = {**os.environ, "HOTLINE_TRUNK_SIM_SIP_SECRET": TRUNK_PASSWORD}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cti.cli", "trunk-sim", "--sip", f"127.0.0.1:{PORTS.sip}",
+        "--did", "5999", "--rate", "20", "--hold", "12", "--holding", "fixed",
+        "--duration", "3", "--seed", "3", "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    report = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert report["offered"] > 35, report
+    assert report["carried"] == report["answered"] == 30, report
+    assert report["blocked"] == report["offered"] - 30, report
+    assert report["failed"] == report["abandoned"] == 0, report
+    assert report["sip_codes"] == {"200": 30, "503": report["offered"] - 30}
+    assert report["erlang_b_blocking"] > 0
+    assert report["problems"] == []
