@@ -296,15 +296,18 @@ class RecordingsApi:
         await self._audit(request, session, "download", "ok", row=row, detail=detail)
         await response.prepare(request)
         offset = first
-        while offset <= last:
-            block = await asyncio.to_thread(
-                os.pread, fd, min(files.CHUNK, last - offset + 1), offset
-            )
-            if not block:
-                break
-            await response.write(block)
-            offset += len(block)
-        await response.write_eof()
+        try:
+            while offset <= last:
+                block = await asyncio.to_thread(
+                    os.pread, fd, min(files.CHUNK, last - offset + 1), offset
+                )
+                if not block:
+                    break
+                await response.write(block)
+                offset += len(block)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the player went away (seeking, closed): nothing more to send
         return response
 
     # ------------------------------------------------------------------ audit

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cti.config import ConfigError, parse_config
+from cti.config import ConfigError, demo_config, load_config, parse_config
 from recorder.policy import Mode, QueuePolicy, RecordingConfig, sample_bucket
 
 ENV = {"HOTLINE_AMI_SECRET": "s"}
@@ -130,3 +131,9 @@ def test_percent_sample_is_stable_and_close_to_the_share() -> None:
     assert chosen == [i for i in ids if policy.records(i)]  # the same call, the same answer
     buckets = {sample_bucket(i) for i in ids}
     assert buckets == set(range(100))
+
+
+def test_example_file_records_as_the_demo_does() -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "hotline.toml"
+    assert load_config(example, env=ENV).recording == demo_config().recording
+    assert demo_config().recording.policy("fault").mode is Mode.ALWAYS
