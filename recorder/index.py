@@ -143,26 +143,8 @@ class RecordingIndex:
 
     async def opened(self, rec: Recording, now: float) -> None:
         """The PBX started ``rec``: a row in state ``recording``."""
-        started = rec.started_at if rec.started_at is not None else now
         async with self.store.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO recordings (id, call_id, agent_id, caller_number, caller_digits,"
-                " queue, started_at, on_demand, path, state, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'recording', ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (
-                    rec.recording_id,
-                    rec.call_id,
-                    rec.agent_id,
-                    rec.caller,
-                    normalize_phone(rec.caller) if rec.caller else None,
-                    rec.queue,
-                    started,
-                    int(rec.on_demand),
-                    rec.path,
-                    now,
-                ),
-            )
+            await self._ensure(conn, rec, now)
 
     async def completed(
         self,
@@ -193,8 +175,10 @@ class RecordingIndex:
                 ),
             )
 
-    async def _ensure(self, conn: Any, rec: Recording, now: float) -> None:
-        # The start was not indexed (MixMonitorStart missed across a reconnect): index now.
+    @staticmethod
+    async def _ensure(conn: Any, rec: Recording, now: float) -> None:
+        """The row of ``rec``, unless it exists (also when the start was not indexed:
+        MixMonitorStart missed across a reconnect)."""
         started = rec.started_at if rec.started_at is not None else rec.requested_at
         await conn.execute(
             "INSERT INTO recordings (id, call_id, agent_id, caller_number, caller_digits,"

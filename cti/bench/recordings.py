@@ -77,6 +77,12 @@ def build(
         conn.execute("BEGIN")
         for name, _ in indexes:
             conn.execute(f"DROP INDEX {name}")
+        # Recordings are indexed as they end, so ids, paths and rowids follow time: the
+        # unique indexes on id and path grow at their end, as in production.
+        starts = sorted(
+            (d, YEAR_START + d * DAY + rng.uniform(7 * 3600, 23 * 3600))
+            for d in (rng.randrange(365) for _ in range(rows))
+        )
         chunk = 50_000
         done = 0
         while done < rows:
@@ -85,8 +91,7 @@ def build(
             batch = []
             for i in range(n):
                 k = done + i
-                day = rng.randrange(365)
-                start = YEAR_START + day * DAY + rng.uniform(7 * 3600, 23 * 3600)
+                day, start = starts[k]
                 duration = rng.expovariate(1 / 180.0) + 5
                 size = int(duration * 16000) + 44
                 rid = f"{1_735_000_000 + k}.{k % 97}-r1"
