@@ -93,6 +93,8 @@ async def call_command(
         other = center.other_party(call_id, mine)
         headers: tuple[tuple[str, str], ...]
         held = center.held_from_desktop(call_id)
+        if held and not (op == "call.transfer" and params["mode"] == "attended"):
+            center.leaving_hold(call_id)
         if op == "call.transfer" and params["mode"] == "blind":
             headers = (
                 ("Channel", other),

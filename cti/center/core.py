@@ -792,6 +792,13 @@ class Center:
         routed = self._routed(call_id)
         return routed is not None and routed.hold.by == "desktop"
 
+    def leaving_hold(self, call_id: str) -> None:
+        """The held call is being transferred or conferenced: its legs no longer end each
+        other (AMI gives no order between the caller's move and the agent's hang-up)."""
+        routed = self._routed(call_id)
+        if routed is not None:
+            routed.hold.agent_channel = None
+
     def _hold_newexten(self, msg: Message, now: float) -> list[Effect]:
         channel = msg.get("Channel") or ""
         model_id = self._by_channel.get(channel)
