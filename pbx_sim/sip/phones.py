@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -187,7 +188,9 @@ class Phone:
         self._key = 0  # the agent's account key
         self._accounts: list[int] = []  # every account of this phone (a carrier has many)
         self._password = ""
-        self._ringing: asyncio.Queue[PhoneCall] = asyncio.Queue()
+        # Calls that rang and nobody took with wait_ringing yet (ended ones are dropped).
+        self._ringing: deque[PhoneCall] = deque(maxlen=EVENT_QUEUE_LIMIT)
+        self._rang = asyncio.Event()
         self._registration: asyncio.Future[RegUpdate] | None = None
         self._agent_task: asyncio.Task[None] | None = None
         self.closed = False
@@ -203,9 +206,12 @@ class Phone:
         """The next incoming call that is still ringing (calls that rang earlier count)."""
         async with asyncio.timeout(timeout):
             while True:
-                call = await self._ringing.get()
-                if call.state == "ringing":
-                    return call
+                while self._ringing:
+                    call = self._ringing.popleft()
+                    if call.state == "ringing":
+                        return call
+                self._rang.clear()
+                await self._rang.wait()
 
     def _pick(self, call: PhoneCall | None, states: tuple[str, ...], what: str) -> PhoneCall:
         if call is not None:
@@ -310,6 +316,7 @@ class Phone:
 
     def _on_update(self, update: RegUpdate | CallUpdate) -> None:
         if isinstance(update, RegUpdate):
+            self.registered = update.code // 100 == 2 and update.expires > 0
             if self._registration is not None and not self._registration.done():
                 self._registration.set_result(update)
             return
@@ -329,7 +336,10 @@ class Phone:
         state = update.state
         if state == "incoming":
             call.state = "ringing"
-            self._ringing.put_nowait(call)
+            while self._ringing and self._ringing[0].ended:
+                self._ringing.popleft()
+            self._ringing.append(call)
+            self._rang.set()
             self._emit("ringing", call, code=180, reason="Ringing")
         elif state == "early" and call.direction == "out":
             call.state = "early"
@@ -372,9 +382,6 @@ class Phone:
         seed = None if policy.seed is None else f"{policy.seed}:{self.extension}"
         rng = random.Random(seed)
 
-        def vary(mean: float) -> float:
-            return mean * rng.uniform(1 - policy.spread, 1 + policy.spread)
-
         while True:
             call = await self.wait_ringing(None)
             self.stats.rang += 1
@@ -382,14 +389,14 @@ class Phone:
                 self.stats.ignored += 1
                 continue
             try:
-                await self._handle(call, policy, rng, vary)
+                await self._handle(call, policy, rng)
             except (SoftphoneError, TimeoutError):
                 self.stats.errors += 1
 
-    async def _handle(
-        self, call: PhoneCall, policy: AgentPolicy, rng: random.Random, vary: object
-    ) -> None:
-        assert callable(vary)
+    async def _handle(self, call: PhoneCall, policy: AgentPolicy, rng: random.Random) -> None:
+        def vary(mean: float) -> float:
+            return mean * rng.uniform(1 - policy.spread, 1 + policy.spread)
+
         await _sleep_unless_ended(call, vary(policy.answer_delay_s))
         if call.ended:
             self.stats.missed += 1
@@ -490,7 +497,7 @@ class Softphones:
             raise SoftphoneError("start the softphones first")
         if extension in self.phones:
             raise SoftphoneError(f"extension {extension} is already registered here")
-        phone = Phone(self, extension, registered=True, display_name=display_name)
+        phone = Phone(self, extension, registered=False, display_name=display_name)
         phone._registration = asyncio.get_running_loop().create_future()
         self.phones[extension] = phone
         worker = await self.pool.worker_for_agent()
