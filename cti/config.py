@@ -59,6 +59,8 @@ __all__ = [
     "AmiConfig",
     "Config",
     "ConfigError",
+    "DispatchConfig",
+    "DispatchLevel",
     "Issue",
     "LogConfig",
     "Role",
@@ -76,6 +78,7 @@ DEFAULT_AMI_PORT: Final = 5038
 DEFAULT_AMI_USERNAME: Final = "hotline"
 DEFAULT_AGI_PORT: Final = 4573
 DEFAULT_E1_CHANNELS: Final = 30
+DEFAULT_EMERGENCY_PRIORITY: Final = 1000
 DEFAULT_STORE_PATH: Final = "var/hotline.db"
 DEFAULT_RECORDINGS_DIR: Final = "var/recordings"
 
@@ -118,6 +121,13 @@ class ConfigError(Exception):
 
 
 # --------------------------------------------------------------------------- the schema
+
+
+class DispatchLevel(enum.StrEnum):
+    """A dispatcher's priority (主调度 over 副调度): docs/dispatch.md."""
+
+    MAIN = "main"
+    SUB = "sub"
 
 
 class Role(enum.StrEnum):
@@ -183,6 +193,7 @@ class AgentConfig:
     extension: str | None = None  # the default phone; an agent may log in at another one
     role: Role = Role.AGENT
     skills: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    dispatch: DispatchLevel | None = None  # main / sub dispatcher (主/副调度), supervisors only
 
     def spec(self) -> AgentSpec:
         """The description the ACD needs."""
@@ -208,6 +219,15 @@ class TrunkConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    """Dispatch-desk rules (docs/dispatch.md): calls from or to an emergency number go to
+    the head of every queue, with ``emergency_priority`` above every queue's priority."""
+
+    emergency_numbers: frozenset[str] = frozenset()
+    emergency_priority: int = DEFAULT_EMERGENCY_PRIORITY
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: str
     server: ServerConfig
@@ -224,6 +244,7 @@ class Config:
     )  # preset group calls (群呼): name -> extensions
     recording: RecordingConfig = field(default_factory=RecordingConfig)  # recorder/policy.py
     ivr: IvrConfig | None = None  # the IVR's flows (ivr/flows.py); None = no IVR
+    dispatch: DispatchConfig = DispatchConfig()
 
     def queue(self, name: str) -> QueueSpec:
         for spec in self.queues:
@@ -352,7 +373,9 @@ _TOP_KEYS = (
     "groups",
     "recording",
     "ivr",
+    "dispatch",
 )
+_DISPATCH_KEYS = ("emergency_numbers", "emergency_priority")
 _SERVER_KEYS = ("listen", "http_port")
 _AMI_KEYS = ("host", "port", "username", "secret_env", "secret_file")
 _AGI_KEYS = ("listen", "port")
@@ -374,7 +397,7 @@ _QUEUE_KEYS = (
     "rona_misses",
 )
 _STEP_KEYS = ("after_s", "min_level", "add_skills")
-_AGENT_KEYS = ("id", "name", "extension", "role", "skills")
+_AGENT_KEYS = ("id", "name", "extension", "role", "skills", "dispatch")
 _TRUNK_KEYS = ("name", "channels", "routes", "default_queue")
 
 
@@ -691,6 +714,7 @@ class _Reader:
         if root.has("ivr"):
             known = None if self.queue_names is None else {q.name: q.skills for q in queues}
             ivr = read_ivr(root.raw("ivr"), self, known)
+        dispatch = self.dispatch(self.section(root, "dispatch", _DISPATCH_KEYS), queues)
         if self.issues:
             return None
         return Config(
@@ -707,6 +731,7 @@ class _Reader:
             groups=MappingProxyType(groups),
             recording=recording,
             ivr=ivr,
+            dispatch=dispatch,
         )
 
     def server(self, table: _Table) -> ServerConfig:
@@ -1024,6 +1049,7 @@ class _Reader:
             name = table.text("name", what=f"a display name (at most {_MAX_NAME_LEN})")
             role = table.choice("role", Role.AGENT, Role)
             skills = self.levels(table, "skills", required=False)
+            dispatch = self.dispatch_level(table, role)
             if agent_id is not None:
                 if agent_id in ids:
                     self.error(
@@ -1050,6 +1076,7 @@ class _Reader:
                         extension=extension,
                         role=role,
                         skills=MappingProxyType(skills),
+                        dispatch=dispatch,
                     )
                 )
         return tuple(agents)
@@ -1101,6 +1128,46 @@ class _Reader:
                     )
                 )
         return tuple(trunks)
+
+    def dispatch_level(self, table: _Table, role: Role) -> DispatchLevel | None:
+        if not table.has("dispatch"):
+            return None
+        level = table.choice("dispatch", DispatchLevel.SUB, DispatchLevel)
+        role_given = table.data.get("role", Role.AGENT.value)
+        if role_given in set(Role) and not role.at_least(Role.SUPERVISOR):
+            self.error(
+                table.at("dispatch"),
+                'expected a dispatch level only on a supervisor or admin (role = "supervisor")',
+            )
+        return level
+
+    def dispatch(self, table: _Table, queues: Sequence[QueueSpec]) -> DispatchConfig:
+        numbers: list[str] = []
+        raw = table.data.get("emergency_numbers", [])
+        if not isinstance(raw, list):
+            self.expected(
+                table.at("emergency_numbers"), 'an array of numbers, e.g. ["110", "120"]', raw
+            )
+            raw = []
+        for i, number in enumerate(raw):
+            if not isinstance(number, str) or not _NUMBER_RE.fullmatch(number):
+                self.expected(f"{table.at('emergency_numbers')}[{i}]", _NUMBER_WHAT, number)
+            else:
+                numbers.append(number)
+        priority = table.integer(
+            "emergency_priority",
+            DEFAULT_EMERGENCY_PRIORITY,
+            lo=None,
+            hi=None,
+            what="an integer above every queue's priority",
+        )
+        top = max((q.priority for q in queues), default=0)
+        if numbers and priority <= top:
+            self.error(
+                table.at("emergency_priority"),
+                f"expected a priority above every queue's (the highest is {top}); found {priority}",
+            )
+        return DispatchConfig(frozenset(numbers), priority)
 
     def groups(self, root: _Table) -> dict[str, tuple[str, ...]]:
         table = root.table("groups", what='a [groups] table of name = ["extension", ...]')
@@ -1283,6 +1350,8 @@ id = "90001"
 name = "Supervisor"
 extension = "9001"
 role = "supervisor"
+dispatch = "main"
+
 
 [[trunks]]
 name = "e1"
@@ -1293,6 +1362,10 @@ default_queue = "general"
   "4001" = "fault"
   "4002" = "complaint"
   "4003" = "inquiry"
+
+[dispatch]
+emergency_numbers = ["110", "119", "120", "122"]
+emergency_priority = 1000
 
 [groups]
 fault-team = ["8001", "8002", "8003", "8004"]

@@ -358,6 +358,12 @@ def a_play_dtmf(world: World, msg: Message, reply: ActionReply) -> None:
         return
     dur = _get(msg, "Duration")
     ms = int(dur) if dur.isdigit() else 100
+    if _get(msg, "Receive").lower() in ("yes", "true", "y", "t", "1", "on"):
+        # Receive (Asterisk 16+): the digit is queued as if the phone had sent it, and
+        # the action is acknowledged at once (app_senddtmf's manager_play_dtmf).
+        reply.success("DTMF successfully queued")
+        world.call_later(0.0, world.received_dtmf, chan, (digit[0], ms))
+        return
     # Answered only after the tone was played (09); no DTMF event is produced.
     reply.pending = True
 

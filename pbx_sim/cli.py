@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--agents", type=int, default=4, help="simulated agent phones 8001... (4)")
     p.add_argument(
+        "--supervisors", type=int, default=1, help="supervisor / dispatcher phones 9001... (1)"
+    )
+    p.add_argument(
         "--answer-delay",
         type=float,
         default=1.0,
@@ -120,6 +123,7 @@ async def start(args: argparse.Namespace) -> SimHandle:
         raise SystemExit(f"hotline sim: an AMI secret is required (--ami-secret or ${SECRET_ENV})")
     cfg = hotline_config(
         agents=args.agents,
+        supervisors=args.supervisors,
         trunk_channels=args.trunk_channels,
         agi=args.agi,
         ami_user=args.ami_user,
@@ -132,7 +136,8 @@ async def start(args: argparse.Namespace) -> SimHandle:
     agent = PhoneBehaviour(answer_delay=answer, handle_time=args.handle_time)
     for i in range(args.agents):
         world.phones.set(str(8001 + i), agent)
-    world.phones.set("9001", PhoneBehaviour(answer_delay=1.0))
+    for i in range(args.supervisors):
+        world.phones.set(str(9001 + i), PhoneBehaviour(answer_delay=1.0))
     # Extension 8000 is left for a person: its phone is not registered by the simulator.
     world.unregister(world.now, "8000")
     server = AMIServer(world, host=args.listen, port=args.ami_port)

@@ -181,7 +181,7 @@ def _find_user(world: World, conf_name: str, chan_name: str) -> tuple[Conference
     if conf is None:
         return "No Conference by that name found."
     for u in conf.users:
-        if chan_name in (u.chan.name, "all"):
+        if chan_name in (u.chan.name, "all", "participants"):
             return conf, u
     return "No Channel by that name found in Conference."
 
@@ -327,9 +327,12 @@ def a_kick(world: World, msg: Message, reply: ActionReply) -> None:
     if isinstance(found, str):
         reply.error(found)
         return
-    _conf, u = found
+    conf, u = found
+    # "all" (and "participants": nobody is an admin here) kicks every user (app_confbridge).
+    users = list(conf.users) if _get(msg, "Channel") in ("all", "participants") else [u]
     reply.success("User kicked")
-    world.signal(u.chan.task, ("kick", u.chan, None))
+    for user in users:
+        world.signal(user.chan.task, ("kick", user.chan, None))
 
 
 AMI_ACTIONS: dict[str, tuple[Callable[[World, Message, ActionReply], None], str]] = {

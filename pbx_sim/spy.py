@@ -2,6 +2,10 @@
 agent's call (05a). The mode changes only audio, so no event tells it: ChanSpyStart and
 ChanSpyStop carry the spyer and spyee snapshots, and attaching/detaching the spy makes the
 spyee's bridge republish BRIDGEPEER on both parties.
+
+With the ``d`` option the spy's DTMF switches the mode as app_chanspy's
+``change_spy_mode`` does: 4 listen, 5 whisper, 6 barge (other digits do nothing). The
+current mode is kept in the spyer's ``data["spy_mode"]`` for tests to read.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ __all__ = ["app_chanspy", "find_spyee"]
 SCAN_INTERVAL = 1.0
 #: ChanSpy starts spying this long after it was entered (05a: 0.10 s).
 START_DELAY = 0.1
+#: The ``d`` option's digits (app_chanspy ``change_spy_mode``).
+DTMF_MODES = {"4": "listen", "5": "whisper", "6": "barge"}
 
 
 def find_spyee(world: World, prefix: str, spyer: Channel) -> Channel | None:
@@ -51,6 +57,8 @@ def app_chanspy(world: World, chan: Channel, data: str) -> Generator[float | Non
     prefix = (args[0] if args else "").strip()
     opts = args[1] if len(args) > 1 else ""
     exit_on_spyee_hangup = "E" in opts
+    switch_modes = "d" in opts
+    chan.data["spy_mode"] = _initial_mode(opts)
     sig = yield world.now + START_DELAY
     if sig[0] == "hangup":
         return -1
@@ -73,6 +81,11 @@ def app_chanspy(world: World, chan: Channel, data: str) -> Generator[float | Non
             if kind in ("hangup", "redirect") and who is chan:
                 _stop(world, chan, spyee, opts)
                 return -1 if kind == "hangup" else 1
+            if kind == "dtmf" and who is chan and switch_modes:
+                mode = DTMF_MODES.get(str(_info))
+                if mode is not None:
+                    chan.data["spy_mode"] = mode
+                continue
             if kind == "spyee_gone" and who is spyee:
                 _stop(world, chan, spyee, opts)
                 if exit_on_spyee_hangup:
@@ -80,13 +93,18 @@ def app_chanspy(world: World, chan: Channel, data: str) -> Generator[float | Non
                 break
 
 
+def _initial_mode(opts: str) -> str:
+    return "barge" if "B" in opts else "whisper" if "w" in opts else "listen"
+
+
 def _stop(world: World, chan: Channel, spyee: Channel, opts: str) -> None:
     """Detach: listen -> ChanSpyStop, one re-bridge; whisper -> two re-bridges then
-    ChanSpyStop; barge -> three then ChanSpyStop (05a)."""
+    ChanSpyStop; barge -> three then ChanSpyStop (05a). With ``d`` the whisper and barge
+    hooks exist whatever the mode (app_chanspy attaches them for mode switching)."""
     spies = spyee.data.get("spies")
     if spies and chan in spies:
         spies.remove(chan)
-    hooks = 3 if "B" in opts else 2 if "w" in opts else 0
+    hooks = 3 if ("B" in opts or "d" in opts) else 2 if "w" in opts else 0
     for _ in range(hooks):
         if not spyee.dead:
             _rebridge(world, spyee)

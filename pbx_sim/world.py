@@ -1282,6 +1282,11 @@ class World:
         if not chan.dead:
             self.emit("DTMFBegin", chan, (("Digit", digit), ("Direction", "Received")))
 
+    def received_dtmf(self, chan: Channel, arg: tuple[str, int]) -> None:
+        """A DTMF frame queued on ``chan`` (PlayDTMF ``Receive``): DTMFEnd only, as
+        Asterisk reads a lone END frame."""
+        self._dtmf_end(chan, arg)
+
     def _dtmf_end(self, chan: Channel, arg: tuple[str, int]) -> None:
         if chan.dead:
             return

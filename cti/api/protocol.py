@@ -38,7 +38,9 @@ ERROR_CODES: Final = frozenset(
     }
 )
 
-TOPICS: Final = frozenset({"self", "agents", "calls", "queues", "trunks", "extensions", "pbx"})
+TOPICS: Final = frozenset(
+    {"self", "agents", "calls", "queues", "trunks", "extensions", "pbx", "conferences"}
+)
 AGENT_TOPICS: Final = frozenset({"self", "queues"})  # the rest are for supervisors and admins
 DISPOSITIONS: Final = ("fault", "complaint", "inquiry", "other")
 MAX_TEXT: Final = 2000  # notes, reasons
@@ -140,6 +142,27 @@ def _op(
 
 _CALL = {"call_id": _text(128)}
 A, S = Role.AGENT, Role.SUPERVISOR
+_EXTENSION = {"extension": _text(20, digits=True)}
+_ROOM = {"conference": _text(20, digits=True)}
+MONITOR_MODES: Final = ("listen", "whisper", "barge", "stop")
+
+SUPERVISOR_OPS: Final[Mapping[str, OpSpec]] = {
+    "call.monitor": _op(S, {**_CALL, "mode": _one_of(*MONITOR_MODES)}),
+    "extension.barge": _op(S, _EXTENSION),
+    "conference.add": _op(S, {**_ROOM, "extensions": _extensions}),
+    "conference.drop": _op(S, {**_ROOM, **_EXTENSION}),
+    "conference.mute": _op(S, {**_ROOM, **_EXTENSION}),
+    "conference.unmute": _op(S, {**_ROOM, **_EXTENSION}),
+    "conference.end": _op(S, _ROOM),
+    "group.list": _op(S),
+    "group.create": _op(
+        S, {"name": _text(64), "extensions": _extensions}, {"description": _free_text}
+    ),
+    "group.update": _op(
+        S, {"name": _text(64)}, {"extensions": _extensions, "description": _free_text}
+    ),
+    "group.delete": _op(S, {"name": _text(64)}),
+}
 
 OPS: Final[Mapping[str, OpSpec]] = {
     "login": _op(
@@ -176,13 +199,15 @@ OPS: Final[Mapping[str, OpSpec]] = {
     "call.barge": _op(S, _CALL),
     "call.release": _op(S, _CALL, {"reason": _free_text}),
     "extension.pickup": _op(S, {"extension": _text(20, digits=True)}),
-    "extension.call": _op(S, {"extension": _text(20, digits=True)}),
+    "extension.call": _op(S, {"extension": _text(20, digits=True)}, {"barge": _boolean}),
     "conference.start": _op(S, {"extensions": _extensions}),
     "group.call": _op(S, {"group": _text(64)}),
     # recorder/: an agent records, pauses and resumes the recording of its own call
     "call.record": _op(A, _CALL),
     "call.record_pause": _op(A, _CALL),
     "call.record_resume": _op(A, _CALL),
+    # Supervisor and dispatcher functions (docs/dispatch.md); the shapes above stay.
+    **SUPERVISOR_OPS,
 }
 
 

@@ -1,9 +1,9 @@
 """Call control and supervisor commands: which AMI actions each WebSocket op becomes.
 
-Agents act on their own calls only (the call must have a leg on the agent's extension);
-supervisors use their own extension's phone for listen / whisper / barge-in (ChanSpy),
-pickup, direct calls and conferences. Ownership and roles are checked before any action
-is sent; the caller of :func:`call_command` sends the actions in order.
+Agents act on their own calls only (the call must have a leg on the agent's extension).
+Ownership and roles are checked before any action is sent; the caller of
+:func:`call_command` sends the actions in order. The supervisor and dispatcher ops are in
+:mod:`cti.center.supervise` and :mod:`cti.center.groups`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cti.api.protocol import ClientError
 from cti.center.effects import PbxAction
-from cti.config import Role
-from cti.store.errors import NotFound
 from recorder.core import RECORD_OPS
 
 if TYPE_CHECKING:
@@ -25,8 +23,6 @@ if TYPE_CHECKING:
 INTERNAL: Final = "internal"
 OUTSIDE_PREFIX: Final = "0"  # as on the seeds' consoles: 0 + the national number
 CONFERENCE_ROOMS: Final = range(1000, 1100)
-# E: the spy leaves when the spied-on leg hangs up (else ChanSpy waits for the next one).
-SPY_OPTIONS: Final = {"call.listen": "qE", "call.whisper": "qwE", "call.barge": "qBE"}
 _rooms = itertools.cycle(CONFERENCE_ROOMS)
 
 
@@ -41,17 +37,6 @@ def _originate(device: str, exten: str, caller_id: str, **extra: str) -> PbxActi
     ]
     headers += list(extra.items())
     return PbxAction("Originate", tuple(headers), purpose=f"call {exten} from {device}")
-
-
-def _spy(device: str, target_channel: str, options: str, caller_id: str) -> PbxAction:
-    headers = (
-        ("Channel", device),
-        ("Application", "ChanSpy"),
-        ("Data", f"{target_channel},{options}"),
-        ("CallerID", caller_id),
-        ("Async", "true"),
-    )
-    return PbxAction("Originate", headers, purpose=f"ChanSpy {options} on {target_channel}")
 
 
 def _room() -> str:
@@ -132,35 +117,5 @@ async def call_command(
         invite = _originate(f"PJSIP/{params['to']}", room, caller_id)
         return [PbxAction("Redirect", move, call_id, "conference"), invite], {"room": room}
 
-    # Supervisor and dispatcher commands: the protocol has checked the role already.
-    assert session.role.at_least(Role.SUPERVISOR)
-    if op in SPY_OPTIONS:
-        call_id = params["call_id"]
-        target = center.spy_target(call_id)
-        return [_spy(device, target, SPY_OPTIONS[op], caller_id)], {"target": target}
-    if op == "call.release":
-        call_id = params["call_id"]
-        channels = center.party_channels(call_id)
-        actions = [
-            PbxAction("Hangup", (("Channel", c), ("Cause", "16")), call_id) for c in channels
-        ]
-        center.note_release(call_id, agent_id, params.get("reason"))
-        return actions, {"released": channels}
-    if op == "extension.pickup":
-        return [_originate(device, f"**{params['extension']}", caller_id)], {}
-    if op == "extension.call":
-        return [_originate(device, params["extension"], caller_id)], {}
-    if op in ("conference.start", "group.call"):
-        if op == "group.call":
-            try:
-                group = await server.store.get_group(params["group"])
-            except NotFound:
-                raise ClientError("not_found", f"no group {params['group']!r}") from None
-            extensions = list(group.extensions)
-        else:
-            extensions = list(params["extensions"])
-        room = _room()
-        members = [desk.extension, *[e for e in extensions if e != desk.extension]]
-        actions = [_originate(f"PJSIP/{ext}", room, caller_id) for ext in members]
-        return actions, {"room": room, "extensions": members}
+    # Supervisor and dispatcher ops: cti/center/supervise.py and cti/center/groups.py.
     raise ClientError("unknown_op", f"unknown op {op!r}")

@@ -48,6 +48,7 @@ from cti.ami.codec import Message
 from cti.api.protocol import ClientError
 from cti.calls import changes as ch
 from cti.calls.model import Call, CallModel
+from cti.center.dispatch import DispatchRules
 from cti.center.effects import (
     Effect,
     LookupCaller,
@@ -115,6 +116,7 @@ class RoutedCall:
     ivr_path: tuple[str, ...] = ()  # the caller's way through the IVR (ivr/engine.py)
     satisfaction: int | None = None  # the after-call survey's 1..5
     hold: Hold = field(default_factory=Hold)
+    emergency: bool = False  # an emergency number: at the head of every queue
 
 
 @dataclass
@@ -132,6 +134,7 @@ class Center:
         self.config = config
         self.model = model
         self.acd = ACD(config.queues)
+        self.dispatch = DispatchRules(config)
         self._agents = {a.agent_id: a for a in config.agents}
         for agent in config.agents:
             self.acd.add_agent(agent.spec())
@@ -573,6 +576,10 @@ class Center:
                 routed.looked_up = True
             # else: the look-up started with the call is on its way (caller_found by model id)
         priority = decision.priority if decision is not None else None
+        emergency = self.dispatch.queue_priority(routed.caller_num, did)
+        routed.emergency = emergency is not None
+        if emergency is not None:  # above every queue and IVR priority (docs/dispatch.md)
+            priority = emergency
         out += self._acd(
             self.acd.enqueue(
                 call_id, queue, now, priority=priority, caller=routed.caller_num or None
@@ -917,6 +924,7 @@ class Center:
                     "queue": event.queue,
                     "position": event.position,
                     "ivr": (list(routed.ivr_path) or None) if routed else None,
+                    "emergency": routed.emergency if routed else False,
                 }
                 if routed is not None:
                     routed.queue = event.queue
@@ -1080,6 +1088,8 @@ class Center:
                 hold_s=round(routed.hold.seconds(end), 3)
                 if end is not None and (routed.hold.total_s or routed.hold.held)
                 else None,
+                released_by=routed.released_by,
+                release_reason=routed.release_reason,
             )
         )
 
@@ -1161,6 +1171,17 @@ class Center:
 
     # ------------------------------------------------------------------- snapshot
 
+    def _lamps(self) -> list[dict[str, Any]]:
+        """One lamp per extension: every hint the PBX has, and every configured
+        extension (``unavailable`` when the PBX has no hint for it)."""
+        lamps: dict[str, str] = {}
+        for (exten, _context), state in self.model.extensions.items():
+            if lamps.get(exten, "unavailable") == "unavailable":
+                lamps[exten] = state.lamp
+        for extension in sorted(self.known_extensions()):
+            lamps.setdefault(extension, "unavailable")
+        return [{"extension": e, "state": lamp} for e, lamp in lamps.items()]
+
     def snapshot(self, topics: frozenset[str], agent_id: str, now: float) -> dict[str, Any]:
         snap: dict[str, Any] = {}
         if "agents" in topics or "self" in topics:
@@ -1207,10 +1228,7 @@ class Center:
                 }
             ]
         if "extensions" in topics:
-            snap["extensions"] = [
-                {"extension": exten, "state": state.lamp}
-                for (exten, _context), state in self.model.extensions.items()
-            ]
+            snap["extensions"] = self._lamps()
         if "pbx" in topics:
             snap["pbx"] = {"state": "up" if self.link_up else "down"}
         return snap

@@ -41,6 +41,9 @@ from cti.center.effects import (
     SaveAgentState,
     SaveCall,
 )
+from cti.center.groups import GROUP_OPS, group_command
+from cti.center.supervise import CONFERENCE_EVENTS, HANDLED_OPS, Supervision
+from cti.center.supervise import handle as supervise
 from cti.config import Config
 from cti.link import ActionFailed, AMILink, LinkError, LinkSettings
 from cti.store import Store
@@ -80,6 +83,7 @@ class HotlineServer:
         trunks = {"PJSIP/e1trunk"} | {f"PJSIP/{t.name}" for t in config.trunks}
         self.model = CallModel(trunk_devices=trunks, keep_variables=KEEP_VARIABLES)
         self.center = Center(config, self.model, now=clock())
+        self.supervision = Supervision(self.center)
         ami = ami or Endpoint(config.ami.host, config.ami.port)
         self.http_endpoint = http or Endpoint(config.server.listen, config.server.http_port)
         self.link = AMILink(
@@ -120,6 +124,8 @@ class HotlineServer:
             reverify_after_s=self.config.recording.reverify_after_s,
             clock=self.clock,
         )
+        for name in CONFERENCE_EVENTS:
+            link.register_event(name, self._on_supervision_event)
         app = web.Application()
         app.router.add_get("/ws", self.gateway.handle)
         api = rest_app(self.store, self.auth, clock=self.clock, extra=recordings.routes())
@@ -171,6 +177,10 @@ class HotlineServer:
 
     def _on_changes(self, changes: list[CallChange]) -> None:
         self._run(self.center.on_changes(changes, self.clock()))
+        self._run(self.supervision.on_changes(changes, self.clock()))
+
+    def _on_supervision_event(self, link: AMILink, msg: Message) -> None:
+        self._run(self.supervision.on_event(msg, self.clock()))
 
     def _on_event(self, link: AMILink, msg: Message) -> None:
         self._run(self.center.on_event(msg, self.clock()))
@@ -286,6 +296,8 @@ class HotlineServer:
             if op == "agent.wrap_up_done":
                 await self._save_wrap_up(session.agent_id, params)
             return data
+        if op in GROUP_OPS or op in HANDLED_OPS:
+            return await self._supervise(session, op, params, now)
         if not self.link.is_up:
             raise ClientError("pbx_unavailable", f"the PBX link is {self.link.state}")
         actions, data = await call_command(self, session, op, params, now)
@@ -301,6 +313,38 @@ class HotlineServer:
                 raise ClientError("pbx_unavailable", f"{action.name}: {error}") from None
             results.append(result.message)
         return {**data, "pbx": results}
+
+    async def _supervise(
+        self, session: Session, op: str, params: Mapping[str, Any], now: float
+    ) -> Mapping[str, Any]:
+        """Supervisor and dispatcher ops (docs/dispatch.md): the actions first, then the
+        events, so nobody sees a monitor or conference the PBX refused."""
+        if op != "group.call" and op in GROUP_OPS:
+            _, data, effects = await group_command(
+                self.store, self.supervision, session.agent_id, op, params, now
+            )
+            self._run(effects)
+            return data
+        if not self.link.is_up:
+            raise ClientError("pbx_unavailable", f"the PBX link is {self.link.state}")
+        if op == "group.call":
+            actions, data, effects = await group_command(
+                self.store, self.supervision, session.agent_id, op, params, now
+            )
+        else:
+            actions, data, effects = supervise(self.supervision, session.agent_id, op, params, now)
+        for i, action in enumerate(actions):
+            try:
+                await self.link.send_action(action.name, action.headers)
+            except LinkError as error:
+                if i > 0 and action.name == "Hangup" and "No such channel" in str(error):
+                    continue  # a force release: this party went with the first one
+                self._run(effects)
+                self._run(self.supervision.action_failed(action))
+                code = "invalid_state" if isinstance(error, ActionFailed) else "pbx_unavailable"
+                raise ClientError(code, f"{action.name}: {error}") from None
+        self._run(effects)
+        return data
 
     async def _save_wrap_up(self, agent_id: str, params: Mapping[str, Any]) -> None:
         call_id = params.get("call_id") or self.center.last_call(agent_id)
@@ -320,4 +364,5 @@ class HotlineServer:
 
     async def _snapshot(self, conn: Connection, topics: frozenset[str]) -> Mapping[str, Any]:
         assert conn.agent_id is not None
-        return self.center.snapshot(topics, conn.agent_id, self.clock())
+        snap = self.center.snapshot(topics, conn.agent_id, self.clock())
+        return {**snap, **self.supervision.snapshot(topics)}

@@ -117,6 +117,8 @@ def call_json(call: CallRecord) -> JSON:
         "ivr_path": list(call.ivr_path),
         "satisfaction": call.satisfaction,
         "legs": [leg_json(leg) for leg in call.legs],
+        "released_by": call.released_by,
+        "release_reason": call.release_reason,
     }
 
 

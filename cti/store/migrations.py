@@ -220,4 +220,10 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     sql_migration(2, "call recordings index and access audit", *_RECORDINGS),
     # Seconds the caller spent on hold (desktop or phone hold), a part of talk_s.
     sql_migration(3, "hold time of a call", "ALTER TABLE call_records ADD COLUMN hold_s REAL"),
+    sql_migration(
+        4,
+        "force release (强拆): who released a call, and why",
+        "ALTER TABLE call_records ADD COLUMN released_by TEXT",
+        "ALTER TABLE call_records ADD COLUMN release_reason TEXT",
+    ),
 )

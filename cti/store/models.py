@@ -172,6 +172,8 @@ class CallRecord:
     legs: tuple[CallLeg, ...] = ()
     hold_s: float | None = None  # time on hold, a part of talk_s; None: never held
     updated_at: float = 0.0  # set by the store
+    released_by: str | None = None  # the supervisor who force-released it (强拆)
+    release_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

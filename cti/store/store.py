@@ -141,6 +141,8 @@ _CALL_COLUMNS: Final = (
     "satisfaction",
     "hold_s",
     "updated_at",
+    "released_by",
+    "release_reason",
 )
 # Set by the agent in wrap-up (or by the survey): a later upsert without them keeps them.
 _KEPT_IF_NULL: Final = frozenset({"disposition", "notes", "resolved", "wrap_up_s", "satisfaction"})
@@ -339,6 +341,8 @@ def _call(row: sqlite3.Row, legs: tuple[CallLeg, ...] = ()) -> CallRecord:
         hold_s=row["hold_s"],
         legs=legs,
         updated_at=row["updated_at"],
+        released_by=row["released_by"],
+        release_reason=row["release_reason"],
     )
 
 
@@ -1031,6 +1035,8 @@ class Store:
             satisfaction,
             _duration("hold_s", record.hold_s),
             now,
+            _opt_text("released_by", record.released_by, 64),
+            _opt_text("release_reason", record.release_reason, MAX_NOTES),
         )
 
     @staticmethod

@@ -16,6 +16,7 @@ from cti.config import (
     DEMO_TOML,
     AgentConfig,
     ConfigError,
+    DispatchLevel,
     Issue,
     Role,
     demo_config,
@@ -80,6 +81,7 @@ def test_example_file_describes_the_demo_call_center() -> None:
     assert example.agents == demo.agents
     assert example.trunks == demo.trunks
     assert example.groups == demo.groups
+    assert example.dispatch == demo.dispatch
     assert (example.server, example.agi, example.log) == (demo.server, demo.agi, demo.log)
 
 
@@ -100,8 +102,13 @@ def test_demo_config() -> None:
     assert ids == [str(n) for n in range(80000, 80013)] + ["90001"]
     assert [a.extension for a in config.agents[:13]] == [str(n) for n in range(8000, 8013)]
     assert config.agent("90001") == AgentConfig(
-        agent_id="90001", name="Supervisor", extension="9001", role=Role.SUPERVISOR
+        agent_id="90001",
+        name="Supervisor",
+        extension="9001",
+        role=Role.SUPERVISOR,
+        dispatch=DispatchLevel.MAIN,
     )
+    assert config.dispatch.emergency_numbers == {"110", "119", "120", "122"}
     assert all(a.role is Role.AGENT for a in config.agents[:13])
     (trunk,) = config.trunks
     assert (trunk.name, trunk.channels) == ("e1", 30)

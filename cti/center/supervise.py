@@ -1,0 +1,638 @@
+"""Supervisor and dispatcher functions: what each op becomes, and who monitors what.
+
+No I/O: commands in → AMI actions, reply data and events out; call-model changes and
+ConfBridge/Originate events in → events out. The asyncio shell
+(:mod:`cti.center.server`) sends the actions in order and publishes the events.
+docs/dispatch.md describes every op and event.
+
+- Listen / whisper / barge-in (监听 / 密语 / 强插): ``Originate`` of the supervisor's own
+  phone into ``ChanSpy(<agent channel>,qdE[w|B])``. The ``d`` option makes DTMF 4, 5 and
+  6 switch the spy between listen, whisper and barge; Hotline sends those digits with
+  ``PlayDTMF Receive: true`` on the supervisor's spy channel, so the mode changes without
+  ringing the supervisor's phone again. ``E`` ends the spy with the call.
+- Force release (强拆): ``Hangup`` of every party, the reason kept for the call record.
+- Force pickup (强接): ``Originate`` of the dispatcher's phone into ``**<extension>``
+  (directed ``Pickup``).
+- Direct call (直呼): ``Originate`` to an idle extension; a busy one is offered for
+  barge-in to a dispatcher who may take it (``extension.barge`` or ``barge: true``).
+- Select-call / group call (选呼 / 群呼): a ConfBridge room; every member's phone is
+  originated into it; ``ConfbridgeKick`` / ``ConfbridgeMute`` / ``ConfbridgeUnmute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from cti.ami.codec import Message
+from cti.api.protocol import MAX_EXTENSIONS, ClientError
+from cti.calls import changes as ch
+from cti.calls.model import Call
+from cti.calls.states import device_lamp
+from cti.center.dispatch import DispatchRules
+from cti.center.effects import Effect, PbxAction, Publish
+from cti.store.jsonable import iso
+
+if TYPE_CHECKING:
+    from cti.center.core import Center
+
+__all__ = ["CONFERENCE_EVENTS", "MODES", "Supervision"]
+
+INTERNAL: Final = "internal"
+ROOMS: Final = range(1000, 1100)  # the dialplan's ConfBridge rooms (_10XX)
+#: ChanSpy options: quiet, DTMF switches modes (4 listen, 5 whisper, 6 barge), end with
+#: the spied-on channel. The mode's own option follows.
+SPY_OPTIONS: Final = "qdE"
+MODES: Final = {"listen": ("", "4"), "whisper": ("w", "5"), "barge": ("B", "6")}
+OP_MODES: Final = {"call.listen": "listen", "call.whisper": "whisper", "call.barge": "barge"}
+CONFERENCE_EVENTS: Final = (
+    "ConfbridgeJoin",
+    "ConfbridgeLeave",
+    "ConfbridgeMute",
+    "ConfbridgeUnmute",
+    "ConfbridgeTalking",
+    "ConfbridgeEnd",
+    "OriginateResponse",
+)
+PARTY_ROLES: Final = ("trunk", "phone")
+
+Outcome = tuple[list[PbxAction], dict[str, Any], list[Effect]]
+
+
+def _extension(channel_or_device: str) -> str | None:
+    """``PJSIP/8001-0000001a`` or ``PJSIP/8001`` → ``8001``."""
+    if not channel_or_device.startswith("PJSIP/"):
+        return None
+    return channel_or_device[6:].split("-", 1)[0]
+
+
+@dataclass
+class Monitor:
+    """A supervisor's spy on a call: one per supervisor (one phone)."""
+
+    supervisor: str
+    extension: str
+    call_id: str  # Hotline's id, as the supervisor named it
+    model_id: str
+    target: str  # the spied-on channel
+    mode: str  # what the supervisor asked for last
+    spy_mode: str  # what the PBX's ChanSpy is in (originated with, or switched to)
+    since: float
+    channel: str | None = None  # the supervisor's ChanSpy channel, once it spies
+
+    def json(self, state: str) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "supervisor": self.supervisor,
+            "extension": self.extension,
+            "mode": self.mode,
+            "state": state,
+            "target": self.target,
+            "channel": self.channel,
+            "since": iso(self.since),
+        }
+
+
+@dataclass
+class Member:
+    extension: str
+    state: str = "invited"  # invited | joined | left | failed | dropped
+    muted: bool = False
+    talking: bool = False
+    channel: str | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "extension": self.extension,
+            "state": self.state,
+            "muted": self.muted,
+            "talking": self.talking,
+        }
+
+
+@dataclass
+class Conference:
+    room: str
+    owner: str
+    kind: str  # select | group
+    group: str | None
+    started_at: float
+    members: dict[str, Member] = field(default_factory=dict)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "conference": self.room,
+            "owner": self.owner,
+            "kind": self.kind,
+            "group": self.group,
+            "started_at": iso(self.started_at),
+            "members": [m.json() for m in self.members.values()],
+        }
+
+
+class Supervision:
+    def __init__(self, center: Center) -> None:
+        self.center = center
+        self.rules = DispatchRules(center.config)
+        self.monitors: dict[str, Monitor] = {}  # by supervisor
+        self.conferences: dict[str, Conference] = {}  # by room
+
+    # ------------------------------------------------------------------ look-ups
+
+    def lamp(self, extension: str) -> str:
+        state = self.center.model.devices.get(f"PJSIP/{extension}")
+        return "unavailable" if state is None else device_lamp(state)
+
+    def holder(self, extension: str) -> str | None:
+        """The account at ``extension``: who is logged in there, else whose phone it is."""
+        for desk in self.center.desks.values():
+            if desk.extension == extension:
+                return desk.agent_id
+        return next(
+            (a.agent_id for a in self.center.config.agents if a.extension == extension), None
+        )
+
+    def _call(self, call_id: str) -> Call:
+        call = self.center.model.calls.get(self.center.model_id(call_id))
+        if call is None:
+            raise ClientError("not_found", f"no call {call_id!r}")
+        return call
+
+    def _parties(self, call: Call) -> list[str]:
+        return [leg.name for leg in call.legs.values() if leg.role in PARTY_ROLES]
+
+    def _holders(self, call: Call) -> list[str]:
+        out = []
+        for leg in call.legs.values():
+            ext = _extension(leg.device) if leg.role == "phone" else None
+            holder = self.holder(ext) if ext else None
+            if holder is not None:
+                out.append(holder)
+        return out
+
+    def _hotline_id(self, model_id: str) -> str:
+        routed = self.center.calls.get(model_id)
+        return model_id if routed is None else routed.call_id
+
+    def _call_of_extension(self, extension: str) -> Call | None:
+        device = f"PJSIP/{extension}"
+        for call in self.center.model.calls.values():
+            for leg in call.legs.values():
+                if leg.device == device and leg.role in PARTY_ROLES:
+                    return call
+        return None
+
+    def _spy_target(self, call: Call, call_id: str) -> str:
+        """The agent's (or dispatcher's) phone leg, else the first party."""
+        parties = [leg for leg in call.legs.values() if leg.role in PARTY_ROLES]
+        if not parties:
+            raise ClientError("invalid_state", f"call {call_id!r} has no live party")
+        phones = [leg.name for leg in parties if leg.role == "phone"]
+        return phones[0] if phones else parties[0].name
+
+    # ------------------------------------------------------------------ listen / whisper / barge
+
+    def monitor(
+        self, supervisor: str, extension: str, call_id: str, mode: str, now: float
+    ) -> Outcome:
+        call = self._call(call_id)
+        verb = "stop monitoring" if mode == "stop" else mode
+        self.rules.check(supervisor, f"{verb} call {call_id}", self._holders(call))
+        current = self.monitors.get(supervisor)
+        if mode == "stop":
+            if current is None or current.model_id != call.call_id:
+                raise ClientError("invalid_state", f"you are not monitoring call {call_id!r}")
+            return self._stop(current, now)
+        own = f"PJSIP/{extension}"
+        if any(leg.device == own and leg.role in PARTY_ROLES for leg in call.legs.values()):
+            raise ClientError("invalid_state", f"you are a party of call {call_id!r}")
+        if current is not None and current.model_id == call.call_id:
+            if current.mode == mode:
+                return [], current.json("unchanged"), []
+            current.mode = mode
+            event = current.json("changed")
+            return self._switch(current), event, [Publish("call.monitored", event, ("calls",))]
+        actions: list[PbxAction] = []
+        effects: list[Effect] = []
+        if current is not None:  # one phone: leave the other call first
+            stop_actions, _, stop_effects = self._stop(current, now)
+            actions += stop_actions
+            effects += stop_effects
+        target = self._spy_target(call, call_id)
+        monitor = Monitor(supervisor, extension, call_id, call.call_id, target, mode, mode, now)
+        self.monitors[supervisor] = monitor
+        headers = (
+            ("Channel", f"PJSIP/{extension}"),
+            ("Application", "ChanSpy"),
+            ("Data", f"{target},{SPY_OPTIONS}{MODES[mode][0]}"),
+            ("CallerID", f'"{mode} {call_id}" <{extension}>'),
+            ("Async", "true"),
+        )
+        actions.append(PbxAction("Originate", headers, call_id, f"ChanSpy {mode} on {target}"))
+        event = monitor.json("requested")
+        effects.append(Publish("call.monitored", event, ("calls",)))
+        return actions, event, effects
+
+    def _switch(self, monitor: Monitor) -> list[PbxAction]:
+        if monitor.channel is None or monitor.spy_mode == monitor.mode:
+            return []  # not spying yet: switched when ChanSpy starts
+        monitor.spy_mode = monitor.mode
+        headers = (
+            ("Channel", monitor.channel),
+            ("Digit", MODES[monitor.mode][1]),
+            ("Receive", "true"),
+        )
+        return [PbxAction("PlayDTMF", headers, monitor.call_id, f"ChanSpy mode {monitor.mode}")]
+
+    def _stop(self, monitor: Monitor, now: float) -> Outcome:
+        del self.monitors[monitor.supervisor]
+        actions = []
+        if monitor.channel is not None:
+            headers = (("Channel", monitor.channel), ("Cause", "16"))
+            actions.append(PbxAction("Hangup", headers, monitor.call_id, "stop monitoring"))
+        event = monitor.json("stopped")
+        return actions, event, [Publish("call.monitored", event, ("calls",))]
+
+    # ------------------------------------------------------------------ release, pickup, call
+
+    def release(self, supervisor: str, call_id: str, reason: str | None, now: float) -> Outcome:
+        call = self._call(call_id)
+        self.rules.check(supervisor, f"release call {call_id}", self._holders(call))
+        channels = self._parties(call)
+        if not channels:
+            raise ClientError("invalid_state", f"call {call_id!r} has no live party")
+        actions = [
+            PbxAction("Hangup", (("Channel", c), ("Cause", "16")), call_id, "force release")
+            for c in channels
+        ]
+        self.center.note_release(call_id, supervisor, reason)
+        event = {
+            "call_id": call_id,
+            "released_by": supervisor,
+            "reason": reason,
+            "channels": channels,
+        }
+        return actions, event, [Publish("call.released", event, ("calls",))]
+
+    def pickup(self, supervisor: str, extension: str, target: str) -> Outcome:
+        holder = self.holder(target)
+        self.rules.check(supervisor, f"pick up extension {target}", [holder] if holder else [])
+        lamp = self.lamp(target)
+        if lamp != "ringing":
+            raise ClientError("invalid_state", f"extension {target} is not ringing (it is {lamp})")
+        action = _originate(extension, f"**{target}", f'"pickup {target}" <{extension}>')
+        return [action], {"extension": target, "lamp": lamp}, []
+
+    def direct_call(
+        self, supervisor: str, extension: str, target: str, barge: bool, now: float
+    ) -> Outcome:
+        if target == extension:
+            raise ClientError("invalid_params", "extension: that is your own extension")
+        lamp = self.lamp(target)
+        data: dict[str, Any] = {"extension": target, "lamp": lamp, "offer": None}
+        if lamp == "unavailable":
+            raise ClientError("invalid_state", f"extension {target} is unavailable")
+        if lamp == "ringing":
+            data["offer"] = "pickup"  # the console's 强接 key
+            return [], data, []
+        if lamp == "busy":
+            call = self._call_of_extension(target)
+            if call is None:
+                return [], data, []  # busy with nothing Hotline sees (e.g. off-hook)
+            call_id = self._hotline_id(call.call_id)
+            data["call_id"] = call_id
+            outranked = self.rules.outranking(supervisor, self._holders(call))
+            if self.rules.has_barge_priority(supervisor) and outranked is None:
+                data["offer"] = "barge"
+            if barge:
+                if data["offer"] != "barge":
+                    self.rules.check(supervisor, f"barge into call {call_id}", self._holders(call))
+                    raise ClientError(
+                        "forbidden", "barge-in on a direct call needs a dispatch level"
+                    )
+                actions, monitor, effects = self.monitor(
+                    supervisor, extension, call_id, "barge", now
+                )
+                return actions, {**data, "monitor": monitor}, effects
+            return [], data, []
+        caller_id = f'"{supervisor}" <{extension}>'
+        return [_originate(extension, target, caller_id)], data, []
+
+    def barge_extension(self, supervisor: str, extension: str, target: str, now: float) -> Outcome:
+        call = self._call_of_extension(target)
+        if call is None:
+            raise ClientError("invalid_state", f"extension {target} is not on a call")
+        return self.monitor(supervisor, extension, self._hotline_id(call.call_id), "barge", now)
+
+    # ------------------------------------------------------------------ conferences
+
+    def _free_room(self) -> str:
+        busy = set(self.conferences) | {
+            b.conference for b in self.center.model.bridges.values() if b.conference
+        }
+        for room in ROOMS:
+            if str(room) not in busy:
+                return str(room)
+        raise ClientError("conflict", f"all {len(ROOMS)} conference rooms are in use")
+
+    def _conference(self, supervisor: str, room: str, what: str) -> Conference:
+        conf = self.conferences.get(room)
+        if conf is None:
+            raise ClientError("not_found", f"no conference {room!r}")
+        self.rules.check(supervisor, f"{what} conference {room}", [conf.owner])
+        return conf
+
+    def start_conference(
+        self,
+        supervisor: str,
+        extension: str,
+        extensions: Sequence[str],
+        now: float,
+        *,
+        group: str | None = None,
+    ) -> Outcome:
+        room = self._free_room()
+        conf = Conference(room, supervisor, "group" if group else "select", group, now)
+        members = [extension, *[e for e in extensions if e != extension]]
+        if len(members) - 1 > MAX_EXTENSIONS:
+            raise ClientError("invalid_params", f"extensions: at most {MAX_EXTENSIONS}")
+        caller_id = f'"{group or "conference"} {room}" <{extension}>'
+        actions = []
+        for ext in members:
+            conf.members[ext] = Member(ext)
+            actions.append(_originate(ext, room, caller_id))
+        self.conferences[room] = conf
+        data = conf.json()
+        return actions, data, [Publish("conference.started", data, ("conferences",))]
+
+    def add_members(
+        self, supervisor: str, room: str, extensions: Sequence[str], now: float
+    ) -> Outcome:
+        conf = self._conference(supervisor, room, "add to")
+        new = [e for e in extensions if e not in conf.members or _gone(conf.members[e])]
+        live = sum(1 for m in conf.members.values() if not _gone(m))
+        if live - 1 + len(new) > MAX_EXTENSIONS:
+            raise ClientError(
+                "invalid_params", f"extensions: a conference has at most {MAX_EXTENSIONS} members"
+            )
+        owner_ext = next(iter(conf.members))
+        caller_id = f'"{conf.group or "conference"} {room}" <{owner_ext}>'
+        actions = []
+        for ext in new:
+            conf.members[ext] = Member(ext)
+            actions.append(_originate(ext, room, caller_id))
+        return actions, conf.json(), [self._updated(conf)]
+
+    def drop_member(self, supervisor: str, room: str, extension: str) -> Outcome:
+        conf = self._conference(supervisor, room, "drop from")
+        member = self._member(conf, extension)
+        actions = []
+        if member.channel is not None and member.state == "joined":
+            headers = (("Conference", room), ("Channel", member.channel))
+            actions.append(PbxAction("ConfbridgeKick", headers, None, f"drop {extension}"))
+        member.state = "dropped"  # a phone still ringing is kicked when it joins
+        return actions, conf.json(), [self._updated(conf)]
+
+    def mute_member(self, supervisor: str, room: str, extension: str, on: bool) -> Outcome:
+        conf = self._conference(supervisor, room, "mute in" if on else "unmute in")
+        member = self._member(conf, extension)
+        if member.state != "joined" or member.channel is None:
+            raise ClientError(
+                "invalid_state", f"extension {extension} has not joined conference {room}"
+            )
+        name = "ConfbridgeMute" if on else "ConfbridgeUnmute"
+        headers = (("Conference", room), ("Channel", member.channel))
+        # The state changes with the PBX's ConfbridgeMute/Unmute event.
+        return [PbxAction(name, headers, None, f"{name} {extension}")], conf.json(), []
+
+    def end_conference(self, supervisor: str, room: str) -> Outcome:
+        conf = self._conference(supervisor, room, "end")
+        joined = [m for m in conf.members.values() if m.state == "joined"]
+        for m in conf.members.values():
+            if m.state == "invited":
+                m.state = "dropped"
+        actions = []
+        if joined:
+            headers = (("Conference", room), ("Channel", "all"))
+            actions.append(PbxAction("ConfbridgeKick", headers, None, "end conference"))
+        if not joined:  # nobody in the room: nothing will end it on the PBX
+            del self.conferences[room]
+            ended = Publish("conference.ended", conf.json(), ("conferences",))
+            return actions, conf.json(), [ended]
+        return actions, conf.json(), [self._updated(conf)]
+
+    def _member(self, conf: Conference, extension: str) -> Member:
+        member = conf.members.get(extension)
+        if member is None:
+            raise ClientError(
+                "not_found", f"extension {extension} is not in conference {conf.room}"
+            )
+        return member
+
+    def _updated(self, conf: Conference) -> Publish:
+        return Publish("conference.updated", conf.json(), ("conferences",))
+
+    # ------------------------------------------------------------------ the PBX
+
+    def on_changes(self, changes: Iterable[ch.CallChange], now: float) -> list[Effect]:
+        out: list[Effect] = []
+        if not self.monitors:
+            return out
+        for change in changes:
+            if isinstance(change, ch.SpyStarted):
+                out += self._spy_started(change)
+            elif isinstance(change, ch.SpyStopped):
+                out += self._spy_stopped(change.channel)
+            elif isinstance(change, ch.LegRemoved) and change.role != "local":
+                monitor = self._pending(change.device)
+                if monitor is not None:
+                    del self.monitors[monitor.supervisor]
+                    event = monitor.json("failed")
+                    out.append(Publish("call.monitored", event, ("calls",)))
+                elif any(m.channel == change.channel for m in self.monitors.values()):
+                    out += self._spy_stopped(change.channel)
+        return out
+
+    def _pending(self, device: str) -> Monitor | None:
+        ext = _extension(device)
+        return next(
+            (m for m in self.monitors.values() if m.channel is None and m.extension == ext), None
+        )
+
+    def _spy_started(self, change: ch.SpyStarted) -> list[Effect]:
+        monitor = self._pending(change.device)
+        if monitor is None:
+            return []
+        monitor.channel = change.channel
+        out: list[Effect] = list(self._switch(monitor))
+        out.append(Publish("call.monitored", monitor.json("started"), ("calls",)))
+        return out
+
+    def _spy_stopped(self, channel: str) -> list[Effect]:
+        for sup, monitor in list(self.monitors.items()):
+            if monitor.channel == channel:
+                del self.monitors[sup]
+                return [Publish("call.monitored", monitor.json("stopped"), ("calls",))]
+        return []
+
+    def on_event(self, msg: Message, now: float) -> list[Effect]:
+        name = msg.event
+        if name == "OriginateResponse":
+            return self._originate_response(msg)
+        conf = self.conferences.get(msg.get("Conference") or "")
+        if conf is None:
+            return []
+        if name == "ConfbridgeEnd":
+            del self.conferences[conf.room]
+            for m in conf.members.values():
+                if not _gone(m):
+                    m.state = "left"
+            return [Publish("conference.ended", conf.json(), ("conferences",))]
+        channel = msg.get("Channel") or ""
+        ext = _extension(channel)
+        member = conf.members.get(ext) if ext else None
+        if member is None:
+            return []
+        out: list[Effect] = []
+        if name == "ConfbridgeJoin":
+            member.channel = channel
+            if member.state == "dropped":
+                headers = (("Conference", conf.room), ("Channel", channel))
+                out.append(PbxAction("ConfbridgeKick", headers, None, f"drop {ext}"))
+                return out
+            member.state, member.muted = "joined", (msg.get("Muted") or "").lower() == "yes"
+        elif name == "ConfbridgeLeave":
+            if member.state != "dropped":
+                member.state = "left"
+            member.talking = False
+        elif name in ("ConfbridgeMute", "ConfbridgeUnmute"):
+            member.muted = name == "ConfbridgeMute"
+        elif name == "ConfbridgeTalking":
+            member.talking = (msg.get("TalkingStatus") or "").lower() == "on"
+        out.append(self._updated(conf))
+        return out
+
+    def _originate_response(self, msg: Message) -> list[Effect]:
+        if (msg.get("Response") or "").lower() != "failure":
+            return []
+        device = msg.get("Channel") or ""
+        ext = _extension(device)
+        room = msg.get("Exten") or ""
+        conf = self.conferences.get(room)
+        if conf is not None and ext in conf.members:
+            member = conf.members[ext]
+            if member.state == "invited":
+                member.state = "failed"
+                return [self._updated(conf)]
+            return []
+        monitor = self._pending(device)
+        if monitor is not None and not room:
+            del self.monitors[monitor.supervisor]
+            return [Publish("call.monitored", monitor.json("failed"), ("calls",))]
+        return []
+
+    def action_failed(self, action: PbxAction) -> list[Effect]:
+        """The PBX refused an action of an op: undo what the op began."""
+        if action.name != "Originate":
+            return []
+        headers = dict(action.headers)
+        device = headers.get("Channel", "")
+        if headers.get("Application") == "ChanSpy":
+            monitor = self._pending(device)
+            if monitor is not None:
+                del self.monitors[monitor.supervisor]
+                return [Publish("call.monitored", monitor.json("failed"), ("calls",))]
+            return []
+        conf = self.conferences.get(headers.get("Exten", ""))
+        ext = _extension(device)
+        if conf is not None and ext in conf.members:
+            conf.members[ext].state = "failed"
+            return [self._updated(conf)]
+        return []
+
+    # ------------------------------------------------------------------ snapshot
+
+    def snapshot(self, topics: frozenset[str]) -> dict[str, Any]:
+        snap: dict[str, Any] = {}
+        if "calls" in topics:
+            snap["monitors"] = [m.json("started" if m.channel else "requested")
+                                for m in self.monitors.values()]  # fmt: skip
+        if "conferences" in topics:
+            snap["conferences"] = [c.json() for c in self.conferences.values()]
+        return snap
+
+
+def _gone(member: Member) -> bool:
+    return member.state in ("left", "failed", "dropped")
+
+
+def _originate(extension: str, exten: str, caller_id: str) -> PbxAction:
+    headers = (
+        ("Channel", f"PJSIP/{extension}"),
+        ("Context", INTERNAL),
+        ("Exten", exten),
+        ("Priority", "1"),
+        ("CallerID", caller_id),
+        ("Async", "true"),
+    )
+    return PbxAction("Originate", headers, None, f"call {exten} from {extension}")
+
+
+def required_desk(center: Center, agent_id: str) -> str:
+    """The supervisor's own extension: every supervisor function uses its phone."""
+    desk = center.desks.get(agent_id)
+    if desk is None:
+        raise ClientError("invalid_state", "log in with an extension to use your phone")
+    return desk.extension
+
+
+def handle(
+    supervision: Supervision, agent_id: str, op: str, params: Mapping[str, Any], now: float
+) -> Outcome:
+    """Every supervisor op that needs no database (group ops: :mod:`cti.center.groups`)."""
+    extension = required_desk(supervision.center, agent_id)
+    s = supervision
+    if op in OP_MODES:
+        return s.monitor(agent_id, extension, params["call_id"], OP_MODES[op], now)
+    if op == "call.monitor":
+        return s.monitor(agent_id, extension, params["call_id"], params["mode"], now)
+    if op == "call.release":
+        return s.release(agent_id, params["call_id"], params.get("reason"), now)
+    if op == "extension.pickup":
+        return s.pickup(agent_id, extension, params["extension"])
+    if op == "extension.call":
+        barge = bool(params.get("barge"))
+        return s.direct_call(agent_id, extension, params["extension"], barge, now)
+    if op == "extension.barge":
+        return s.barge_extension(agent_id, extension, params["extension"], now)
+    if op == "conference.start":
+        return s.start_conference(agent_id, extension, params["extensions"], now)
+    if op == "conference.add":
+        return s.add_members(agent_id, params["conference"], params["extensions"], now)
+    if op == "conference.drop":
+        return s.drop_member(agent_id, params["conference"], params["extension"])
+    if op in ("conference.mute", "conference.unmute"):
+        on = op == "conference.mute"
+        return s.mute_member(agent_id, params["conference"], params["extension"], on)
+    if op == "conference.end":
+        return s.end_conference(agent_id, params["conference"])
+    raise ClientError("unknown_op", f"unknown op {op!r}")
+
+
+HANDLED_OPS: Final = frozenset(
+    {
+        *OP_MODES,
+        "call.monitor",
+        "call.release",
+        "extension.pickup",
+        "extension.call",
+        "extension.barge",
+        "conference.start",
+        "conference.add",
+        "conference.drop",
+        "conference.mute",
+        "conference.unmute",
+        "conference.end",
+    }
+)
