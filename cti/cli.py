@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("cti.bench.ingest", "AMI events decoded and applied to the call model"),
     "ringing": ("cti.bench.ringing", "AMI ring event to screen pop, 1,000 agents, 500 clients"),
     "store": ("cti.bench.store", "screen-pop look-ups and call-record writes on SQLite"),
+    "supervisor": ("cti.bench.supervisor", "barge-in and force release round trip on pbx_sim"),
     "recordings": ("cti.bench.recordings", "recording search over 1,000,000 indexed recordings"),
 }
 

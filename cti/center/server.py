@@ -333,12 +333,23 @@ class HotlineServer:
             )
         else:
             actions, data, effects = supervise(self.supervision, session.agent_id, op, params, now)
-        for i, action in enumerate(actions):
+        if len(actions) > 1 and all(a.name == "Hangup" for a in actions):
+            # A force release: every party at once (one round trip, not one per party);
+            # a party that went with another's hang-up is no error.
+            results = await asyncio.gather(
+                *(self.link.send_action(a.name, a.headers) for a in actions),
+                return_exceptions=True,
+            )
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if len(failed) == len(results):
+                actions = actions[:1]  # all refused: report the first one's error below
+            else:
+                self._run(effects)
+                return data
+        for action in actions:
             try:
                 await self.link.send_action(action.name, action.headers)
             except LinkError as error:
-                if i > 0 and action.name == "Hangup" and "No such channel" in str(error):
-                    continue  # a force release: this party went with the first one
                 self._run(effects)
                 self._run(self.supervision.action_failed(action))
                 code = "invalid_state" if isinstance(error, ActionFailed) else "pbx_unavailable"
