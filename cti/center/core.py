@@ -288,18 +288,6 @@ class Center:
         caller = call.caller_channel
         return caller if caller in parties else parties[0]
 
-    def spy_target(self, call_id: str) -> str:
-        """What ChanSpy listens to: the agent's phone leg, else the customer's."""
-        parties = self.party_channels(call_id)
-        if not parties:
-            raise ClientError("invalid_state", f"call {call_id!r} has no live party")
-        phones = [c for c in parties if c.startswith("PJSIP/") and not self._is_trunk(c)]
-        return phones[0] if phones else parties[0]
-
-    def _is_trunk(self, channel: str) -> bool:
-        leg = self.model.channel(channel)
-        return leg is not None and leg.role == "trunk"
-
     def note_release(self, call_id: str, by: str, reason: str | None) -> None:
         routed = self._routed(call_id)
         if routed is not None:

@@ -128,6 +128,9 @@ class Conference:
             "group": self.group,
             "started_at": iso(self.started_at),
             "members": [m.json() for m in self.members.values()],
+            # The first shape of the conference.start reply, kept for clients using it.
+            "room": self.room,
+            "extensions": list(self.members),
         }
 
 
@@ -273,7 +276,8 @@ class Supervision:
             "reason": reason,
             "channels": channels,
         }
-        return actions, event, [Publish("call.released", event, ("calls",))]
+        data = {**event, "released": channels}  # "released": the first reply shape
+        return actions, data, [Publish("call.released", event, ("calls",))]
 
     def pickup(self, supervisor: str, extension: str, target: str) -> Outcome:
         holder = self.holder(target)

@@ -25,6 +25,7 @@ from pbx_sim.cli import start as start_sim
 from pbx_sim.conference import conferences
 from pbx_sim.phones import PhoneBehaviour
 from tests.cti.test_e2e_sim import PASSWORD, SECRET, Client
+from tests.cti.test_supervisor_rules import SUPERVISOR_FUNCTIONS
 
 SUB = AgentConfig("90002", "Sub-dispatcher", "9002", Role.SUPERVISOR, dispatch=DispatchLevel.SUB)
 PLAIN = AgentConfig("90003", "Supervisor", "9003", Role.SUPERVISOR)
@@ -447,3 +448,20 @@ async def test_extension_lamps_for_every_configured_extension(desk: Desk) -> Non
     seen = [(e["data"]["extension"], e["data"]["state"]) for e in late.events]
     assert ("8002", "ringing") in seen and ("8002", "busy") in seen
     assert busy["eid"] > ringing["eid"]
+
+
+async def test_an_agent_is_refused_every_supervisor_op_over_websocket(desk: Desk) -> None:
+    agent = await desk.client("80001", "8001")
+    sup = await desk.client("90001", "9001")
+    call_id = await talking_call(desk, agent)
+    params = {"call_id": call_id, "extension": "8001", "extensions": ["8001"],
+              "conference": "1000", "group": "fault-team", "name": "fault-team",
+              "mode": "listen"}  # fmt: skip
+    for op in SUPERVISOR_FUNCTIONS:
+        refused = await agent.ask(op, **params)
+        assert refused["error"]["code"] == "forbidden", (op, refused)
+    # Nothing was done: no spy, no conference, the group is intact, the call goes on.
+    assert desk.spy_mode("8001") is None and not conferences(desk.sim.world)
+    assert (await desk.store.get_group("fault-team")).extensions == ("8001", "8002", "8003", "8004")
+    assert call_id in {desk.server.center.calls[m].call_id for m in desk.server.center.calls}
+    assert (await sup.ask("call.listen", call_id=call_id))["ok"]

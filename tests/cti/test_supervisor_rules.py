@@ -158,6 +158,7 @@ def test_conference_members_follow_the_confbridge_events() -> None:
     actions, data, effects = s.start_conference("90001", "9001", ["8001", "8002", "9001"], 1.0)
     room = data["conference"]
     assert room == "1000"
+    assert (data["room"], data["extensions"]) == (room, ["9001", "8001", "8002"])
     assert [dict(a.headers)["Channel"] for a in actions] == [
         "PJSIP/9001",
         "PJSIP/8001",
