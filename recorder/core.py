@@ -42,7 +42,7 @@ __all__ = [
     "day_path",
 ]
 
-RECORD_OPS: Final = ("call.record", "call.record_pause", "call.record_resume")
+RECORD_OPS: Final = ("call.record", "call.record_pause", "call.record_resume", "call.record_stop")
 EVENTS: Final = ("MixMonitorStart", "MixMonitorMute", "MixMonitorStop", "Hangup")
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -194,6 +194,14 @@ class Recorder:
             return [action], {"recording_id": started.recording_id}
         if rec is None or rec.state is State.REQUESTED:
             raise ClientError("invalid_state", f"call {call_id!r} is not being recorded")
+        if op == "call.record_stop":
+            if not rec.on_demand:
+                raise ClientError(
+                    "forbidden",
+                    f"queue {info.queue!r} records its calls: pause the recording instead",
+                )
+            stop = PbxAction("StopMixMonitor", (("Channel", channel),), call_id, "stop recording")
+            return [stop], {"recording_id": rec.recording_id}
         if op == "call.record_pause":
             if rec.state is State.PAUSED:
                 raise ClientError("invalid_state", "the recording is paused already")

@@ -202,10 +202,11 @@ OPS: Final[Mapping[str, OpSpec]] = {
     "extension.call": _op(S, {"extension": _text(20, digits=True)}, {"barge": _boolean}),
     "conference.start": _op(S, {"extensions": _extensions}),
     "group.call": _op(S, {"group": _text(64)}),
-    # recorder/: an agent records, pauses and resumes the recording of its own call
+    # recorder/: an agent records, pauses, resumes and stops the recording of its own call
     "call.record": _op(A, _CALL),
     "call.record_pause": _op(A, _CALL),
     "call.record_resume": _op(A, _CALL),
+    "call.record_stop": _op(A, _CALL),
     # Supervisor and dispatcher functions (docs/dispatch.md); the shapes above stay.
     **SUPERVISOR_OPS,
 }

@@ -130,6 +130,18 @@ def test_agent_ops() -> None:
     rec.on_event(event("MixMonitorMute", State="1"), T0 + 2)
     [resume], _ = rec.command("call.record_resume", "c1", "80001", AGENT_CH, T0)
     assert dict(resume.headers)["State"] == "0"
+    [stop], data = rec.command("call.record_stop", "c1", "80001", AGENT_CH, T0)
+    assert (stop.name, dict(stop.headers)) == ("StopMixMonitor", {"Channel": AGENT_CH})
+    assert data == {"recording_id": "c1-r2"}
+
+
+def test_a_policy_recording_cannot_be_stopped_by_the_agent() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    answered(rec, "fault")
+    rec.on_event(event("MixMonitorStart"), T0)
+    with pytest.raises(ClientError) as caught:
+        rec.command("call.record_stop", "c1", "80001", AGENT_CH, T0)
+    assert caught.value.code == "forbidden" and "pause" in caught.value.message
 
 
 def test_agent_ops_refused() -> None:

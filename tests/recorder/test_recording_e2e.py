@@ -174,6 +174,8 @@ async def record_one_call(rig: Rig, agent: Client, sup: Client) -> str:
     await agent.wait_for("call.recording", call_id=call_id, state="paused")
     again = await agent.ask("call.record_pause", call_id=call_id)
     assert again["error"]["code"] == "invalid_state"
+    policy = await agent.ask("call.record_stop", call_id=call_id)  # fault records every call
+    assert policy["error"]["code"] == "forbidden"
     await asyncio.sleep(0.3)
     assert (await agent.ask("call.record_resume", call_id=call_id))["ok"]
     await agent.wait_for("call.recording", call_id=call_id, state="resumed")
@@ -331,8 +333,14 @@ async def test_on_demand_never_and_retention(rig: Rig) -> None:
         twice = await agent.ask("call.record", call_id=call_id)
         assert twice["error"]["code"] == "conflict"
         await asyncio.sleep(0.3)
-        rig.hang_up(caller)
-        await agent.wait_for("call.recording", call_id=call_id, state="stopped")
+        stop = await agent.ask("call.record_stop", call_id=call_id)  # StopMixMonitor
+        assert stop["ok"], stop
+        stopped = await agent.wait_for("call.recording", call_id=call_id, state="stopped")
+        assert stopped["data"]["duration_s"] > 0.2
+        again = await agent.ask("call.record_stop", call_id=call_id)
+        assert again["error"]["code"] == "invalid_state"
+        await asyncio.sleep(0.2)
+        rig.hang_up(caller)  # the call goes on after the recording stopped
         await agent.wait_for("call.ended", call_id=call_id)
         await rig.server.recorder.drain()
         assert (await agent.ask("agent.wrap_up_done", disposition="complaint"))["ok"]
