@@ -95,10 +95,14 @@ class RecordingService:
 
     def _make_day_dirs(self) -> None:
         # MixMonitor and pbx_sim create missing directories themselves; making today's
-        # and tomorrow's here as well surfaces a wrong recordings_dir at start.
+        # and tomorrow's here as well surfaces a wrong recordings_dir at start (logged:
+        # the rest of the server works without recordings).
         today = datetime.now(UTC)
-        for day in (today, today + timedelta(days=1)):
-            (self.dir / f"{day:%Y/%m/%d}").mkdir(parents=True, exist_ok=True)
+        try:
+            for day in (today, today + timedelta(days=1)):
+                (self.dir / f"{day:%Y/%m/%d}").mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            log.error("recording.dir_unusable", dir=str(self.dir), error=str(error))
 
     # ------------------------------------------------------------------ inputs
 

@@ -7,17 +7,20 @@ import os
 import time
 import wave
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
 
+from cti.config import demo_config
 from cti.store import Store
 from recorder import files
 from recorder.core import Recording, State, day_path
 from recorder.index import RecordingIndex, SearchFilter
 from recorder.policy import Mode, QueuePolicy, RecordingConfig
 from recorder.retention import purge
+from recorder.service import RecordingService
 
 DAY = 86400.0
 T0 = 1_795_300_000.0
@@ -260,3 +263,32 @@ async def test_a_file_that_cannot_be_removed_keeps_its_row(
     report = await purge(index, config, root, T0 + 100 * DAY)
     assert [f["id"] for f in report.failed] == ["call1-r1"]
     assert await ids(index) == ["call1-r1"]
+
+
+async def test_rows_left_recording_by_an_earlier_run_are_finished(tmp_path: Path) -> None:
+    config = demo_config()
+    config = replace(
+        config,
+        store=replace(config.store, recordings_dir=tmp_path / "rec"),
+        recording=RecordingConfig(settle_s=0.01, settle_timeout_s=0.2),
+    )
+    store = await Store.open(tmp_path / "h.db")
+    try:
+        service = RecordingService(config, store, run=lambda effects: None)
+        now = time.time()
+        done = recording(1, "80001", "0215550101", "fault", now - 600)
+        lost = recording(2, "80001", "0215550101", "fault", now - 2 * DAY)
+        fresh = recording(3, "80001", "0215550101", "fault", now - 5)  # may still be running
+        for r in (done, lost, fresh):
+            await service.index.opened(r, r.started_at or now)
+        data = write_wav(tmp_path / "rec" / done.path, 0.5)
+        os.utime(tmp_path / "rec" / done.path, (now - 300, now - 300))
+        assert await service.resume_unfinished() == 2
+        await service.drain()
+        row = await service.index.get(done.recording_id)
+        assert row.state == "complete" and row.sha256 == hashlib.sha256(data).hexdigest()
+        assert row.duration_s == pytest.approx(0.5)
+        assert (await service.index.get(lost.recording_id)).state == "missing"
+        assert (await service.index.get(fresh.recording_id)).state == "recording"
+    finally:
+        await store.close()
