@@ -6,6 +6,7 @@ import argparse
 
 from acd import ACD
 from cti.config import load_config
+from recorder.policy import summary as recording_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,4 +23,5 @@ def main(argv: list[str] | None = None) -> int:
         f"  skills {len(config.skills)}, queues {len(config.queues)}, agents "
         f"{len(config.agents)}, trunks: {trunks}"
     )
+    print(f"  {recording_summary(config.recording)}")
     return 0

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # the configuration reader, without importing cti.config at run time
     from cti.config import _Reader, _Table
@@ -198,13 +198,15 @@ def read_recording_table(reader: _Reader, table: _Table) -> RecordingConfig:
     )
 
 
-def summary(config: RecordingConfig) -> dict[str, Any]:
-    """For ``check-config`` and logs."""
-    return {
-        "default": config.default.mode.value,
-        "queues": {
-            name: p.mode.value + (f" {p.percent}%" if p.mode is Mode.PERCENT else "")
-            for name, p in config.queues.items()
-        },
-        "retention_days": config.retention_days,
-    }
+def summary(config: RecordingConfig) -> str:
+    """One line for ``hotline check-config``."""
+    if not config.enabled:
+        return "recording: none"
+    queues = ", ".join(
+        f"{name} {p.percent} %" if p.mode is Mode.PERCENT else f"{name} {p.mode.value}"
+        for name, p in config.queues.items()
+    )
+    days = f"{config.retention_days} days" if config.retention_days else "for ever"
+    return (
+        f"recording: {queues or 'no queue listed'}; others {config.default.mode.value}; kept {days}"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cti.config import ConfigError, demo_config, load_config, parse_config
-from recorder.policy import Mode, QueuePolicy, RecordingConfig, sample_bucket
+from recorder.policy import Mode, QueuePolicy, RecordingConfig, sample_bucket, summary
 
 ENV = {"HOTLINE_AMI_SECRET": "s"}
 
@@ -137,3 +137,10 @@ def test_example_file_records_as_the_demo_does() -> None:
     example = Path(__file__).resolve().parents[2] / "config" / "hotline.toml"
     assert load_config(example, env=ENV).recording == demo_config().recording
     assert demo_config().recording.policy("fault").mode is Mode.ALWAYS
+
+
+def test_summary_line() -> None:
+    assert summary(RecordingConfig()) == "recording: none"
+    assert summary(demo_config().recording) == (
+        "recording: fault always, complaint on_demand, inquiry 20 %; others never; kept 7 days"
+    )
