@@ -264,7 +264,7 @@ class RecordingIndex:
     async def search(
         self, f: SearchFilter, *, limit: int = 100, offset: int = 0
     ) -> list[RecordingRow]:
-        limit = max(1, min(limit, MAX_PAGE))
+        limit = max(1, min(limit, MAX_PAGE + 1))  # + 1: the REST API's "is there more?"
         sql, params = search_sql(f, limit, max(0, offset))
         return [_row(r) for r in await self.store.read(sql, params)]
 

@@ -26,6 +26,7 @@ from cti.link import LinkSettings
 from cti.store import Store
 from pbx_sim.cli import SimHandle, build_parser
 from pbx_sim.cli import start as start_sim
+from recorder.core import Recording, State
 from recorder.index import SearchFilter
 from recorder.policy import Mode, QueuePolicy, RecordingConfig
 
@@ -241,6 +242,22 @@ async def test_always_queue_recorded_searched_played_guarded_audited(rig: Rig) -
         assert await get_json(http, f"{base}/api/recordings", other) == []  # not theirs
         await get_json(http, f"{base}/api/recordings?agent=80001", other, 403)
         await get_json(http, f"{base}/api/recordings?limit=0", boss, 400)
+
+        # Paging: limit, and a Link to the next page while there is one.
+        index = rig.server.recorder.index
+        for n in range(3):
+            extra = Recording(f"x{n}-r1", f"x{n}", "80009", "13800138000", "inquiry",
+                              f"PJSIP/8009-{n}", f"2026/01/0{n + 1}/x{n}-r1.wav", "", False,
+                              1_767_225_600.0 + n * 86400, State.STOPPED)  # fmt: skip
+            await index.opened(extra, extra.requested_at)
+        async with http.get(f"{base}/api/recordings?agent=80009&limit=2", headers=boss) as r:
+            first = await r.json()
+            link = r.headers["Link"]
+        assert [x["id"] for x in first] == ["x2-r1", "x1-r1"]
+        assert link == '</api/recordings?agent=80009&limit=2&offset=2>; rel="next"'
+        async with http.get(base + link[1 : link.index(">")], headers=boss) as r:
+            assert [x["id"] for x in await r.json()] == ["x0-r1"]
+            assert "Link" not in r.headers
 
         # Playback: whole file, ranges, 416; another agent gets 403; a supervisor may.
         url = base + rec["url"]
