@@ -10,7 +10,7 @@ import signal
 import structlog
 import uvloop
 
-from cti.center.server import HotlineServer
+from cti.center.server import HotlineServer, settle_heap
 from cti.config import load_config
 from cti.logging import configure_logging
 from cti.store import Store
@@ -25,6 +25,7 @@ async def serve(config_path: str) -> int:
     await store.seed_from_config(config)
     server = HotlineServer(config, store)
     await server.start()
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

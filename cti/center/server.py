@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,20 @@ log = structlog.get_logger("cti.server")
 
 KEEP_VARIABLES: Final = ("MIXMONITOR_FILENAME", "HOTLINE_DID", "__HOTLINE_DID", "HOTLINE_QUEUE")
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "console"
+
+
+def settle_heap() -> None:
+    """Once a server process is up: keep what it built so far (modules, configuration,
+    the ACD's agents and queues) out of the cyclic garbage collector's way.
+
+    Measured under load (``hotline bench ringing``), a full collection walked some
+    180,000 objects, found no garbage, and held the event loop for 50 - 250 ms every
+    half a minute or so: the worst screen-pop latencies. Objects allocated later are
+    still collected; only those alive now are exempt (``gc.freeze``), and they were
+    going to live as long as the process.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
@@ -207,12 +222,12 @@ class HotlineServer:
         self._run(effects)
 
     def _run(self, effects: list[Effect]) -> None:
-        now = self.clock()
+        ts: str | None = None  # one timestamp text for the events of one step
         for effect in effects:
             if isinstance(effect, Publish):
-                self.bus.publish(
-                    effect.event, effect.data, iso(now) or "", effect.topics, effect.agents
-                )
+                if ts is None:
+                    ts = iso(self.clock()) or ""
+                self.bus.publish(effect.event, effect.data, ts, effect.topics, effect.agents)
             elif isinstance(effect, PbxAction):
                 self._spawn(self._pbx(effect), f"ami-{effect.name}")
             elif isinstance(effect, SaveCall):

@@ -144,7 +144,7 @@ def test_event_frame_is_valid_json_with_the_connection_seq() -> None:
 
 def collect(bus: EventBus, agent_id: str | None, topics: set[str]) -> tuple[Any, list[Any]]:
     got: list[Any] = []
-    sub = bus.subscribe(lambda text: got.append(json.loads(text)), agent_id)
+    sub = bus.subscribe(lambda payload, _urgent: got.append(json.loads(payload)), agent_id)
     bus.set_topics(sub, topics)
     return sub, got
 
