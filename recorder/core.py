@@ -251,6 +251,13 @@ class Recorder:
         info = self.calls.get(call_id)
         return None if info is None else self.by_channel.get(info.channel)
 
+    def state_of(self, call_id: str) -> str | None:
+        """For snapshots: ``recording``, ``paused`` or None (not being recorded)."""
+        rec = self.active(call_id)
+        if rec is None or rec.state not in (State.RECORDING, State.PAUSED):
+            return None
+        return rec.state.value
+
     # ------------------------------------------------------------------ internals
 
     def _start(self, info: CallInfo, now: float, *, on_demand: bool) -> PbxAction:

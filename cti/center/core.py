@@ -1202,6 +1202,7 @@ class Center:
                     if r.answered_at
                     else ("ringing" if r.ringing else "queued"),
                     "since": iso(r.enqueued_at),
+                    "recording": self.recorder.state_of(r.call_id) if self.recorder else None,
                 }
                 for r in self.calls.values()
             ]

@@ -173,6 +173,9 @@ async def record_one_call(rig: Rig, agent: Client, sup: Client) -> str:
     paused = await agent.ask("call.record_pause", call_id=call_id)
     assert paused["ok"], paused
     await agent.wait_for("call.recording", call_id=call_id, state="paused")
+    snap = await sup.ask("snapshot", topics=["calls"])
+    [call] = [c for c in snap["data"]["calls"] if c["call_id"] == call_id]
+    assert call["recording"] == "paused"
     again = await agent.ask("call.record_pause", call_id=call_id)
     assert again["error"]["code"] == "invalid_state"
     policy = await agent.ask("call.record_stop", call_id=call_id)  # fault records every call
@@ -181,6 +184,10 @@ async def record_one_call(rig: Rig, agent: Client, sup: Client) -> str:
     assert (await agent.ask("call.record_resume", call_id=call_id))["ok"]
     await agent.wait_for("call.recording", call_id=call_id, state="resumed")
     await sup.wait_for("call.recording", call_id=call_id, state="resumed")  # calls topic
+    snap = await sup.ask("snapshot", topics=["calls"])
+    assert [c["recording"] for c in snap["data"]["calls"] if c["call_id"] == call_id] == [
+        "recording"
+    ]
     await asyncio.sleep(0.3)
     rig.hang_up(caller)
     stopped = await agent.wait_for("call.recording", call_id=call_id, state="stopped")
