@@ -31,6 +31,7 @@ from cti.center.server import Endpoint, HotlineServer
 from cti.config import AgentConfig, Config, demo_config
 from cti.logging import configure_logging
 from cti.store import Store
+from ivr.sim import connect_sim
 from pbx_sim.cli import SimHandle, build_parser
 from pbx_sim.cli import start as start_sim
 from pbx_sim.phones import PhoneBehaviour
@@ -91,11 +92,21 @@ class Callers:
             )
             runner.poke()
             self.tally.offered += 1
+            if call.admitted and self.server.ivr is not None:
+                # 4000 has the main menu (ivr/demo.py): faults, complaints or inquiries
+                key = self.rng.choice("123")
+                asyncio.get_running_loop().call_later(0.5, self._press, call.channel, key)
             if not call.admitted:
                 self.tally.blocked += 1
                 continue
             patience = self.rng.expovariate(1.0 / self.args.patience)
             asyncio.get_running_loop().call_later(patience, self._abandon, call.channel)
+
+    def _press(self, channel: str, digits: str) -> None:
+        world, runner = self.sim.world, self.sim.server.runner
+        if channel in world.channels:
+            world.send_dtmf(runner.now(), channel, digits)
+            runner.poke()
 
     def _abandon(self, channel: str) -> None:
         call = self.server.model.call_of(channel)
@@ -156,7 +167,7 @@ class AgentBot:
 async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     password = args.demo_password or secrets.token_urlsafe(DEMO_SECRET_BYTES)
     ami_secret = secrets.token_urlsafe(DEMO_SECRET_BYTES)
-    config: Config = demo_config(ami_secret=ami_secret)
+    config: Config = demo_config(ami_secret=ami_secret, ivr=True)
     recordings = Path(args.var) / "recordings"  # recorder/: with the demo's other files
     config = replace(config, store=replace(config.store, recordings_dir=recordings))
     simulated = [
@@ -188,11 +199,14 @@ async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         store,
         ami=Endpoint("127.0.0.1", sim.port),
         http=Endpoint(config.server.listen, args.http_port),
+        agi=Endpoint("127.0.0.1", 0),  # the embedded PBX is told the port (ivr/sim.py)
     )
     tasks: list[asyncio.Task[Any]] = []
     try:
         await server.start()
         await server.link.wait_up(10)
+        if server.ivr is not None:
+            connect_sim(sim, "127.0.0.1", server.ivr.port)
         base = f"http://{config.server.listen}:{server.http_port}"
         if not args.json:
             print(
