@@ -56,6 +56,7 @@ from acd.scan import ScanIndex
 from acd.states import AgentEvent, AgentState, is_busy, next_state
 
 NO_ANSWER = "no_answer"
+PARKED = "parked"  # CallRequeued.reason of a call parked while offered
 
 
 class _Timer(enum.IntEnum):
@@ -119,6 +120,8 @@ class ACD:
         _check_overflow(specs)
         self._agents: dict[str, LiveAgent] = {}
         self._calls: dict[str, LiveCall] = {}
+        # Waiting calls kept out of routing at their place (a callback being dialled).
+        self._parked: set[str] = set()
         self._index: Index
         self.pool_count = 0
         self.use_index(index)
@@ -311,6 +314,8 @@ class ACD:
         if agent is not None:
             self._transition(agent, AgentEvent.OFFER_CANCELLED, now)
             agent.call = None
+        elif call_id in self._parked:
+            self._parked.discard(call_id)
         else:
             self._index.remove(call)
         self._leave_waiting(call)
@@ -351,6 +356,52 @@ class ACD:
             self._transition(agent, AgentEvent.WRAP_UP_DONE, now)
             self._route_agent(agent, now)
         return self._flush()
+
+    def park(self, call_id: str, now: float) -> list[Event]:
+        """Keep a waiting or offered call out of routing without losing its place (a
+        callback being dialled: Hotline calls the customer back first). An offered agent
+        is freed without a miss (``CallRequeued`` with reason ``parked``). The call keeps
+        its priority, wait and timers; :meth:`unpark` puts it back where it was."""
+        call = self._call(call_id, "park", CallState.WAITING, CallState.OFFERED)
+        if call_id in self._parked:
+            return self._flush()
+        agent = call.agent
+        self._parked.add(call_id)
+        if agent is None:
+            self._index.remove(call)
+            return self._flush()
+        agent.call = None
+        call.agent = None
+        call.state = CallState.WAITING
+        self._out.append(CallRequeued(call_id, call.queue.name, agent.agent_id, PARKED))
+        self._transition(agent, AgentEvent.OFFER_CANCELLED, now)
+        self._route_agent(agent, now)
+        return self._flush()
+
+    def unpark(self, call_id: str, now: float) -> list[Event]:
+        """A parked call takes its place in routing again (offered at once if it is the
+        most deserving call of a ready agent)."""
+        call = self._call(call_id, "unpark", CallState.WAITING)
+        if call_id not in self._parked:
+            return self._flush()
+        self._parked.discard(call_id)
+        self._index.add(call)
+        self._route_call(call, now)
+        return self._flush()
+
+    def extend_ring(self, call_id: str, now: float, seconds: float) -> list[Event]:
+        """An offered call's reservation lasts ``seconds`` from ``now`` instead of the
+        queue's ring timeout (a callback: the agent waits while the customer's phone
+        rings). The agent stays reserved; no miss is counted for the time given."""
+        call = self._call(call_id, "extend_ring", CallState.OFFERED)
+        if seconds <= 0:
+            raise ModelError(f"seconds must be positive, got {seconds!r}")
+        call.offers += 1  # the running ring timer no longer applies
+        self._schedule(now + seconds, _Timer.RING, call, call.offers)
+        return self._flush()
+
+    def is_parked(self, call_id: str) -> bool:
+        return call_id in self._parked
 
     def hangup(self, call_id: str, now: float) -> list[Event]:
         """The call is gone from the PBX, whatever state it was in."""
@@ -522,8 +573,9 @@ class ACD:
             self._schedule(now + spec.escalation[0].after_s, _Timer.ESCALATE, call, call.epoch)
         if spec.max_wait_s is not None:
             self._schedule(now + spec.max_wait_s, _Timer.MAX_WAIT, call, call.epoch)
-        self._index.add(call)
-        self._route_call(call, now)
+        if call.call_id not in self._parked:
+            self._index.add(call)
+            self._route_call(call, now)
 
     def _leave_waiting(self, call: LiveCall) -> None:
         queue = call.queue
@@ -597,7 +649,7 @@ class ACD:
 
     def _escalate(self, call: LiveCall, now: float) -> None:
         queue = call.queue
-        waiting = call.state is CallState.WAITING
+        waiting = call.state is CallState.WAITING and call.call_id not in self._parked
         if waiting:
             self._index.remove(call)
         call.step += 1
@@ -614,7 +666,8 @@ class ACD:
             return  # ringing an agent: decided when the ring ends
         queue = call.queue
         spec = queue.spec
-        self._index.remove(call)
+        if call.call_id not in self._parked:
+            self._index.remove(call)
         self._leave_waiting(call)
         wait = now - call.enqueued_at
         if spec.fallback is Fallback.OVERFLOW:
@@ -627,6 +680,7 @@ class ACD:
             self._enter_queue(call, target, now)
         else:
             queue.fallbacks += 1
+            self._parked.discard(call.call_id)
             del self._calls[call.call_id]
             self.outcomes["fallback"] += 1
             self._out.append(CallFallback(call.call_id, queue.name, spec.fallback.value, wait))

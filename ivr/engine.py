@@ -25,7 +25,16 @@ from typing import Final, Literal
 from ivr.agi import AgiReply, quote
 from ivr.flows import IvrConfig, Node, SurveyConfig
 
-__all__ = ["Caller", "Flow", "Outcome", "Survey", "run_flow", "run_survey", "survey_thanks"]
+__all__ = [
+    "Caller",
+    "Flow",
+    "Outcome",
+    "Survey",
+    "callback_answer",
+    "run_flow",
+    "run_survey",
+    "survey_thanks",
+]
 
 #: A caller who keeps choosing sub-menus is let through this many nodes, then handed to
 #: the operator queue (or hung up): no flow runs for ever.
@@ -214,6 +223,17 @@ def run_survey(ivr: IvrConfig, survey: SurveyConfig) -> Survey:
         if invalid is not None and (yield _play(ivr.prompts[invalid])).hung_up:
             return None
     return None
+
+
+def callback_answer(ivr: IvrConfig, accepted: bool) -> tuple[str, ...]:
+    """What a waiting caller who pressed the callback key hears: the confirmation and
+    the hang-up, or why not (the call's queue offers no callback)."""
+    cb = ivr.callback
+    if cb is None:
+        return ()
+    if accepted:
+        return (*((_play(ivr.prompts[cb.prompt]),) if cb.prompt else ()), "HANGUP")
+    return (_play(ivr.prompts[cb.unavailable]),) if cb.unavailable else ()
 
 
 def survey_thanks(ivr: IvrConfig, survey: SurveyConfig, score: int | None) -> tuple[str, ...]:

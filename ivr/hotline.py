@@ -46,6 +46,16 @@ def ivr_server(hotline: HotlineServer) -> IvrServer | None:
     def on_survey(env: AgiEnvironment, score: int | None) -> None:
         hotline.run_effects(hotline.center.survey_scored(env.channel, score))
 
+    def on_callback(env: AgiEnvironment) -> bool:
+        accepted, effects = hotline.center.request_callback(env.channel, hotline.clock())
+        hotline.run_effects(effects)
+        return accepted
+
     return IvrServer(
-        ivr, on_outcome=on_outcome, lookup=lookup, survey_for=survey_for, on_survey=on_survey
+        ivr,
+        on_outcome=on_outcome,
+        lookup=lookup,
+        survey_for=survey_for,
+        on_survey=on_survey,
+        on_callback=on_callback,
     )

@@ -7,6 +7,8 @@ run on the caller:
               dialled number is ``agi_arg_1``); the outcome goes to ``on_outcome``
 ``survey``    the after-call survey (if the call's queue has one); the score goes to
               ``on_survey``
+``waiting``   a key pressed while waiting for an agent (``agi_arg_1``): the callback
+              key asks ``on_callback`` for a callback (virtual hold)
 
 Each session is one task: read the environment, then write a command and await its
 reply, as the engine asks, until the flow returns; then close (the dialplan goes on).
@@ -28,7 +30,7 @@ from typing import Any, Final, TypeVar
 import structlog
 
 from ivr.agi import AgiEnvironment, AgiError, AgiHangup, AgiParser, AgiReply
-from ivr.engine import Caller, Outcome, run_flow, run_survey, survey_thanks
+from ivr.engine import Caller, Outcome, callback_answer, run_flow, run_survey, survey_thanks
 from ivr.flows import IvrConfig, SurveyConfig, is_vip
 
 __all__ = ["CustomerInfo", "IvrServer"]
@@ -59,6 +61,7 @@ Lookup = Callable[[str], Awaitable[CustomerInfo | None]]
 OnOutcome = Callable[[AgiEnvironment, Outcome], None]
 SurveyFor = Callable[[AgiEnvironment], SurveyConfig | None]
 OnSurvey = Callable[[AgiEnvironment, int | None], None]
+OnCallback = Callable[[AgiEnvironment], bool]
 
 
 class _Hangup(Exception):
@@ -74,6 +77,7 @@ class IvrServer:
         lookup: Lookup | None = None,
         survey_for: SurveyFor | None = None,
         on_survey: OnSurvey | None = None,
+        on_callback: OnCallback | None = None,
         wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.config = config
@@ -81,6 +85,7 @@ class IvrServer:
         self.lookup = lookup
         self.survey_for = survey_for
         self.on_survey = on_survey
+        self.on_callback = on_callback
         self.wall_clock = wall_clock
         self.round_trips: deque[float] = deque(maxlen=KEPT_ROUND_TRIPS)
         self.sessions = 0  # running now
@@ -159,6 +164,14 @@ class _Session:
             if server.on_survey is not None:
                 server.on_survey(env, score)
             await self._then(survey_thanks(server.config, survey, score))
+        elif script == "waiting":
+            # A key pressed while waiting for an agent (agi_arg_1): the callback key asks
+            # for a callback; any other key, or a refusal, returns the caller to waiting.
+            cb = server.config.callback
+            key = env.args[0] if env.args else ""
+            if cb is None or key != cb.key or server.on_callback is None:
+                return
+            await self._then(callback_answer(server.config, server.on_callback(env)))
         else:
             log.warning("ivr.unknown_script", script=script, channel=env.channel)
             with contextlib.suppress(_Hangup):

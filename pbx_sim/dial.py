@@ -1,12 +1,14 @@
 """Calling out: the Dial application, outgoing legs, two-party bridges.
 
 ``Dial(PJSIP/8001&PJSIP/8002,20,tT)`` rings the targets, bridges the caller with the first
-that answers and, when the bridge ends, hangs the caller up (no ``g`` option). The events
+that answers and, when the bridge ends, hangs the caller up (unless the ``g`` option
+says to go on at the next priority when the callee hangs up). The events
 and VarSets follow 03a/03b/04a/06c.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
@@ -174,6 +176,9 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
         timeout = None
     task = chan.task
     started = world.now
+    # g: the caller goes on at the next priority when the callee hangs up (an after-call
+    # survey); option arguments in brackets are not options themselves.
+    go_on = "g" in re.sub(r"\([^)]*\)", "", args[2] if len(args) > 2 else "")
     for name in DIAL_VARS:
         world.set_var(chan, name, "")
     for fn in chan.data.pop("after_app_start", ()):
@@ -284,7 +289,9 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
     # The answered callee carries Normal Clearing (04b: the trunk party's BYE shows
     # HangupRequest Cause 16).
     answered.hangup_cause = answered.hangup_cause or CAUSE_NORMAL
-    res = yield from bridge_call(world, chan, answered, started=started, answered_at=answer_time)
+    res = yield from bridge_call(
+        world, chan, answered, started=started, answered_at=answer_time, go_on=go_on
+    )
     return res
 
 
@@ -295,8 +302,10 @@ def bridge_call(
     *,
     started: float,
     answered_at: float,
+    go_on: bool = False,
 ) -> Generator[float | None, Signal, int]:
-    """Dial()'s bridge: caller and callee talk until one side goes (03a, 04a, 06c)."""
+    """Dial()'s bridge: caller and callee talk until one side goes (03a, 04a, 06c).
+    ``go_on`` (Dial's g): the caller goes on in the dialplan when the callee hangs up."""
     br = world.bridge_create()
     br.data["controller"] = chan.task
     world.newexten(peer, "AppDial", "(Outgoing Line)")
@@ -359,6 +368,10 @@ def bridge_call(
             _dial_times(world, chan, started, answered_at)
             world.set_var(chan, "DIALSTATUS", "ANSWER")
             world.bridge_destroy(br)
+            if go_on:
+                world.destroy(peer, CAUSE_NORMAL)
+                chan.hangup_cause = 0  # the caller is still up
+                return 0
             _after_hangup(chan, lambda: world.destroy(peer, CAUSE_NORMAL))
             return -1
         if kind == "redirect" or (kind == "leg_redirect" and who is peer):

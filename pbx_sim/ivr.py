@@ -5,10 +5,11 @@ Digits reach the application with ``DTMFEnd`` (a ``("dtmf", chan, digit)`` signa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
-from .basics import answer, goto, prompt_duration
+from .basics import answer, goto, moh_start, moh_stop, prompt_duration
 from .channels import Channel, Signal
 from .dialplan import split_args
 
@@ -132,9 +133,25 @@ def app_background(world: World, chan: Channel, data: str) -> Wait:
 
 
 def app_waitexten(world: World, chan: Channel, data: str) -> Wait:
-    """Wait for the caller to dial an extension; ``t`` on time-out."""
+    """Wait for the caller to dial an extension; ``t`` on time-out. ``m(class)``: music
+    on hold meanwhile (how a waiting caller can press a key: docs/ivr.md)."""
     args = split_args(data)
     secs = _float(args[0] if args else "", 10.0)
+    options = args[1] if len(args) > 1 else ""
+    music = re.match(r"m(?:\((\w*)\))?", options.strip())
+    if music is None:
+        res = yield from _waitexten(world, chan, secs)
+        return res
+    moh_start(world, chan, music[1] or "default")
+    try:
+        res = yield from _waitexten(world, chan, secs)
+    finally:
+        if not chan.dead:
+            moh_stop(world, chan)
+    return res
+
+
+def _waitexten(world: World, chan: Channel, secs: float) -> Wait:
     sig = yield world.now + secs
     kind = sig[0]
     while kind not in ("timeout", "hangup", "redirect", "dtmf"):

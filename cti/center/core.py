@@ -50,6 +50,7 @@ from cti.calls import changes as ch
 from cti.calls.model import Call, CallModel
 from cti.center.dispatch import DispatchRules
 from cti.center.effects import (
+    DialBack,
     Effect,
     LookupCaller,
     PbxAction,
@@ -75,6 +76,8 @@ FINISHED_IDS_KEPT: Final = 100_000
 HISTORY_CALLS: Final = 5
 DID_VARIABLE: Final = "HOTLINE_DID"
 IVR_QUEUE_VARIABLE: Final = "HOTLINE_QUEUE"  # set by the IVR (ivr/engine.py)
+CALLBACK_VARIABLE: Final = "HOTLINE_CALLBACK"  # on a callback's channel: the call's id
+CALLBACK_CONTEXT: Final = "hotline-callback"  # dials the customer out through the trunk
 # How a call that the IVR ended (never queued) is recorded.
 _IVR_END_OUTCOMES: Final = {
     "gone": CallOutcome.ABANDONED,
@@ -115,8 +118,25 @@ class RoutedCall:
     release_reason: str | None = None
     ivr_path: tuple[str, ...] = ()  # the caller's way through the IVR (ivr/engine.py)
     satisfaction: int | None = None  # the after-call survey's 1..5
+    callback: Callback | None = None  # virtual hold: the caller asked to be called back
     hold: Hold = field(default_factory=Hold)
     emergency: bool = False  # an emergency number: at the head of every queue
+
+
+@dataclass
+class Callback:
+    """A caller who left the queue to be called back, keeping its place.
+
+    ``requested`` (still on the line) -> ``waiting`` (hung up; the call waits in the ACD)
+    -> ``dialling`` (at the head: parked in the ACD while the trunk rings the customer)
+    -> ``answered`` (the customer is back in the waiting context, first in line), or
+    ``retry`` (parked until ``retry_at``) and, after the last attempt, ``failed``.
+    """
+
+    number: str
+    state: str = "requested"
+    attempts: int = 0
+    retry_at: float | None = None
 
 
 @dataclass
@@ -160,6 +180,9 @@ class Center:
         self.recorder: Recorder | None = None  # set by the server (recorder/service.py)
         # What the IVR decided for a caller (by channel), until the caller waits.
         self._ivr: dict[str, IvrOutcome] = {}
+        # Calls whose caller hung up to be called back (by Hotline's id), until the
+        # customer answers the callback.
+        self._callbacks: dict[str, RoutedCall] = {}
 
     # ------------------------------------------------------------------ agents' desks
 
@@ -297,10 +320,16 @@ class Center:
 
     def next_wakeup(self) -> float:
         due = self.acd.next_wakeup()
-        return self._stats_due if due is None else min(due, self._stats_due)
+        due = self._stats_due if due is None else min(due, self._stats_due)
+        for routed in self._callbacks.values():
+            cb = routed.callback
+            if cb is not None and cb.retry_at is not None:
+                due = min(due, cb.retry_at)
+        return due
 
     def tick(self, now: float) -> list[Effect]:
         out = self._acd(self.acd.tick(now), now)
+        out += self._callback_retries(now)
         if now >= self._stats_due:
             self._stats_due = now + STATS_EVERY_S
             out += self._reconcile(now)
@@ -502,6 +531,177 @@ class Center:
         routed.ivr_path = (*routed.ivr_path, f"survey={score}")
         return [self._save(routed)]
 
+    # ------------------------------------------------- virtual hold: callbacks
+
+    def request_callback(self, channel: str, now: float) -> tuple[bool, list[Effect]]:
+        """The waiting caller on ``channel`` pressed the callback key. Accepted when the
+        call's queue offers callbacks, the caller's number is known and no agent is
+        ringing yet; the caller then hangs up and the call keeps its place."""
+        config = self.config.ivr.callback if self.config.ivr is not None else None
+        model_id = self._by_channel.get(channel)
+        routed = self.calls.get(model_id) if model_id else None
+        if (
+            config is None
+            or routed is None
+            or routed.queue not in config.queues
+            or routed.agent_id is not None
+            or routed.answered_at is not None
+            or routed.callback is not None
+            or not routed.caller_num.isdigit()
+        ):
+            return False, []
+        routed.callback = Callback(routed.caller_num)
+        routed.ivr_path = (*routed.ivr_path, "callback:requested")
+        return True, [self._callback_event(routed, "requested")]
+
+    def _callback_event(self, routed: RoutedCall, state: str, **extra: Any) -> Publish:
+        cb = routed.callback
+        data: dict[str, Any] = {
+            "call_id": routed.call_id,
+            "state": state,
+            "number": cb.number if cb else None,
+            "queue": routed.queue,
+            "attempts": cb.attempts if cb else 0,
+            **extra,
+        }
+        return Publish("call.callback", data, ("calls",))
+
+    def _keep_for_callback(self, routed: RoutedCall) -> bool:
+        cb = routed.callback
+        if cb is None or cb.state != "requested":
+            return False
+        try:
+            view = self.acd.call(routed.call_id)
+        except UnknownCall:
+            return False
+        return view.agent_id is None  # an agent ringing: the caller simply left
+
+    def _callback_waiting(self, routed: RoutedCall) -> list[Effect]:
+        """The caller hung up after asking for a callback: the call stays in the ACD."""
+        assert routed.callback is not None
+        routed.callback.state = "waiting"
+        routed.channel = ""
+        self._callbacks[routed.call_id] = routed
+        return [self._callback_event(routed, "waiting"), self._save(routed)]
+
+    def _dial_back(
+        self, routed: RoutedCall, offer: CallOffered, extension: str, now: float
+    ) -> list[Effect]:
+        """The callback reached the head of its queue and an agent is reserved for it:
+        ring the customer through the trunk while the agent waits (its reservation is
+        extended over the customer's ring, without a miss)."""
+        cb = routed.callback
+        config = self.config.ivr.callback if self.config.ivr is not None else None
+        assert cb is not None and config is not None
+        if cb.state == "dialling" or (
+            self._trunk is not None and self.trunk_busy() >= self._trunk.channels
+        ):
+            # Already ringing the customer (a timer gave the agent up meanwhile), or the
+            # E1 is full: step aside without using an attempt; the agent is free.
+            out = self._acd(self.acd.park(routed.call_id, now), now)
+            if cb.state != "dialling":
+                cb.state, cb.retry_at = "retry", now + config.retry_after_s
+                out.append(self._callback_event(routed, "retry", reason="trunk_full"))
+            return out
+        routed.agent_id, routed.extension, routed.ringing = offer.agent_id, extension, False
+        routed.legs.append(
+            CallLeg(agent_id=offer.agent_id, extension=extension, queue=offer.queue, started_at=now)
+        )
+        cb.state, cb.attempts, cb.retry_at = "dialling", cb.attempts + 1, None
+        out = self._acd(self.acd.extend_ring(routed.call_id, now, config.ring_s + 20), now)
+        headers = (
+            ("Channel", f"Local/{cb.number}@{CALLBACK_CONTEXT}"),
+            ("Context", WAIT_CONTEXT),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Timeout", str(int((config.ring_s + 5) * 1000))),
+            ("CallerID", f'"Hotline" <{routed.did or ""}>'),
+            ("Variable", f"{CALLBACK_VARIABLE}={routed.call_id}"),
+            ("Variable", f"CALLBACK_RING_S={int(config.ring_s)}"),
+            ("Variable", f"__{DID_VARIABLE}={routed.did or ''}"),
+        )
+        out.append(self._callback_event(routed, "dialling", agent_id=offer.agent_id))
+        out.append(DialBack(routed.call_id, headers, config.ring_s + 15))
+        return out
+
+    def callback_dialled(self, call_id: str, ok: bool, reason: str, now: float) -> list[Effect]:
+        """The Originate of a callback ended: answered (the customer's channel comes to
+        the waiting context), or failed (retried, then reported)."""
+        routed = self._callbacks.get(call_id)
+        config = self.config.ivr.callback if self.config.ivr is not None else None
+        if ok or routed is None or routed.callback is None or config is None:
+            return []
+        cb = routed.callback
+        out: list[Effect] = []
+        agent_id = routed.agent_id
+        if cb.attempts < config.attempts:
+            cb.state, cb.retry_at = "retry", now + config.retry_after_s
+            with contextlib.suppress(UnknownCall, IllegalCallState):
+                out += self._acd(self.acd.park(call_id, now), now)
+            if agent_id is not None:
+                self._leg_update(routed, agent_id, ended_at=now, outcome="callback_failed")
+            out.append(self._callback_event(routed, "retry", reason=reason))
+            return out
+        cb.state = "failed"
+        del self._callbacks[call_id]
+        with contextlib.suppress(UnknownCall):
+            out += self._acd(self.acd.hangup(call_id, now), now)
+        if agent_id is not None:
+            self._leg_update(routed, agent_id, ended_at=now, outcome="callback_failed")
+        self._finish(routed)
+        routed.outcome = CallOutcome.FAILED
+        routed.ivr_path = (*routed.ivr_path, "callback:failed")
+        record = replace(
+            self._save(routed).record,
+            ended_at=now,
+            outcome=CallOutcome.FAILED,
+            cause="callback_failed",
+        )
+        out.append(self._callback_event(routed, "failed", reason=reason))
+        out.append(SaveCall(record))
+        return out
+
+    def _callback_retries(self, now: float) -> list[Effect]:
+        out: list[Effect] = []
+        for routed in list(self._callbacks.values()):
+            cb = routed.callback
+            if cb is None or cb.retry_at is None or cb.retry_at > now:
+                continue
+            cb.state, cb.retry_at = "waiting", None
+            out += self._acd(self.acd.unpark(routed.call_id, now), now)
+        return out
+
+    def _callback_answered(self, routed: RoutedCall, channel_name: str, now: float) -> list[Effect]:
+        """The customer answered the callback: its channel is the call's caller now, at
+        the head of the queue it never left."""
+        channel = self.model.channel(channel_name)
+        assert channel is not None and channel.call_id and routed.callback is not None
+        routed.callback.state = "answered"
+        routed.channel = channel_name
+        routed.model_id = channel.call_id
+        routed.ivr_path = (*routed.ivr_path, "callback:answered")
+        self.calls[channel.call_id] = routed
+        self._by_channel[channel_name] = channel.call_id
+        out: list[Effect] = [self._callback_event(routed, "answered")]
+        if self.acd.is_parked(routed.call_id):
+            # The agent gave up meanwhile: first in line for the next one.
+            return out + self._acd(self.acd.unpark(routed.call_id, now), now)
+        view = self.acd.call(routed.call_id)
+        if view.agent_id is None or routed.extension is None:
+            return out
+        # The reserved agent's phone rings now, for the queue's usual time.
+        ring_s = self.config.queue(view.queue).ring_timeout_s
+        if ring_s > 0:
+            out += self._acd(self.acd.extend_ring(routed.call_id, now, ring_s), now)
+        headers = (
+            ("Channel", channel_name),
+            ("Context", DIAL_CONTEXT),
+            ("Exten", routed.extension),
+            ("Priority", "1"),
+        )
+        out.append(PbxAction("Redirect", headers, routed.call_id, "ring the agent"))
+        return out
+
     # --------------------------------------------------------------- call handling
 
     def _caller_waiting(self, channel_name: str, now: float) -> list[Effect]:
@@ -513,6 +713,9 @@ class Center:
         if routed is not None:
             routed.ringing = False
             return []
+        callback_of = channel.variables.get(CALLBACK_VARIABLE)
+        if callback_of is not None and callback_of in self._callbacks:
+            return self._callback_answered(self._callbacks.pop(callback_of), channel_name, now)
         call_id = self._fresh_id(model_id)
         did = (
             channel.variables.get(DID_VARIABLE)
@@ -655,6 +858,10 @@ class Center:
         routed = self.calls.pop(call_id, None)
         if change.info.caller_channel is not None:
             self._ivr.pop(change.info.caller_channel, None)
+        if routed is not None and self._keep_for_callback(routed):
+            self._by_channel.pop(routed.channel, None)
+            self._held.pop(routed.channel, None)
+            return self._callback_waiting(routed)
         if routed is not None:
             self._by_channel.pop(routed.channel, None)
             self._held.pop(routed.channel, None)
@@ -968,13 +1175,15 @@ class Center:
                     desk.last_call_id = event.call_id
             elif isinstance(event, CallFallback):
                 queues.add(event.queue)
-                out += self._fallback(event)
+                out += self._fallback(event, now)
         out += self._stats(now, force=False, queues=queues)
         return out
 
     def _offer(self, event: CallOffered, now: float) -> list[Effect]:
         routed = self._routed(event.call_id)
         desk = self.desks.get(event.agent_id)
+        if routed is not None and desk is not None and routed.call_id in self._callbacks:
+            return self._dial_back(routed, event, desk.extension, now)
         if routed is None or desk is None:
             return []
         routed.agent_id, routed.extension, routed.ringing = event.agent_id, desk.extension, False
@@ -1026,12 +1235,17 @@ class Center:
         routed.agent_id = routed.extension = None
         return out
 
-    def _fallback(self, event: CallFallback) -> list[Effect]:
+    def _fallback(self, event: CallFallback, now: float) -> list[Effect]:
         routed = self._routed(event.call_id)
         if routed is None:
             return []
         routed.outcome = CallOutcome.FALLBACK
         data = {"call_id": event.call_id, "queue": event.queue, "outcome": event.outcome}
+        if self._callbacks.pop(routed.call_id, None) is not None:
+            # Waiting for a callback, nobody on the line: the record says what happened.
+            self._finish(routed)
+            ended = replace(self._save(routed).record, ended_at=now, cause="max_wait")
+            return [Publish("call.fallback", data, ("calls",)), SaveCall(ended)]
         headers = (("Channel", routed.channel), ("Cause", "16"))
         return [
             Publish("call.fallback", data, ("calls",)),
@@ -1142,6 +1356,8 @@ class Center:
             return out
         for view in self.acd.agents():
             call_id = view.call_id
+            if call_id in self._callbacks:
+                continue  # reserved for a callback: the customer is being dialled
             if call_id is not None and self.model_id(call_id) not in self.model.calls:
                 out.append(
                     Repaired(f"{view.state.value} with no live call", view.agent_id, call_id)

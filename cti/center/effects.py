@@ -60,4 +60,14 @@ class Repaired:
     call_id: str | None
 
 
-Effect = Publish | PbxAction | SaveCall | SaveAgentState | LookupCaller | Repaired
+@dataclass(frozen=True, slots=True)
+class DialBack:
+    """Call a customer back (virtual hold): an asynchronous AMI Originate whose outcome
+    the shell hands back with :meth:`cti.center.core.Center.callback_dialled`."""
+
+    call_id: str
+    headers: tuple[tuple[str, str], ...]
+    timeout_s: float
+
+
+Effect = Publish | PbxAction | SaveCall | SaveAgentState | LookupCaller | Repaired | DialBack

@@ -34,6 +34,7 @@ from cti.calls.model import CallModel
 from cti.center.commands import call_command
 from cti.center.core import Center
 from cti.center.effects import (
+    DialBack,
     Effect,
     LookupCaller,
     PbxAction,
@@ -54,7 +55,13 @@ from recorder.service import RecordingService
 
 log = structlog.get_logger("cti.server")
 
-KEEP_VARIABLES: Final = ("MIXMONITOR_FILENAME", "HOTLINE_DID", "__HOTLINE_DID", "HOTLINE_QUEUE")
+KEEP_VARIABLES: Final = (
+    "MIXMONITOR_FILENAME",
+    "HOTLINE_DID",
+    "__HOTLINE_DID",
+    "HOTLINE_QUEUE",
+    "HOTLINE_CALLBACK",
+)
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "console"
 
 
@@ -239,6 +246,8 @@ class HotlineServer:
                 )
             elif isinstance(effect, LookupCaller):
                 self._spawn(self._lookup(effect), "screen-pop")
+            elif isinstance(effect, DialBack):
+                self._spawn(self._dial_back(effect), "callback")
             elif isinstance(effect, Repaired):
                 self.stats["repairs"] += 1
                 log.warning(
@@ -258,6 +267,15 @@ class HotlineServer:
                 purpose=action.purpose,
                 error=str(error),
             )
+
+    async def _dial_back(self, effect: DialBack) -> None:
+        try:
+            event = await self.link.originate(effect.headers, timeout_s=effect.timeout_s)
+            ok = (event.get("Response") or "").lower() == "success"
+            reason = f"reason {event.get('Reason') or '?'}"
+        except LinkError as error:
+            ok, reason = False, str(error)
+        self._run(self.center.callback_dialled(effect.call_id, ok, reason, self.clock()))
 
     async def _lookup(self, effect: LookupCaller) -> None:
         customer = await self.store.find_customer_by_phone(effect.number)

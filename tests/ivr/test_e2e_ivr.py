@@ -24,6 +24,7 @@ from ivr.flows import Hours
 from ivr.sim import connect_sim
 from pbx_sim.cli import SimHandle, build_parser
 from pbx_sim.cli import start as start_sim
+from pbx_sim.phones import PhoneBehaviour
 from tests.cti.test_e2e_sim import PASSWORD, SECRET, Client
 
 
@@ -247,3 +248,148 @@ def test_hours_are_checked_in_the_configured_zone() -> None:
     assert not hours.is_open(dt.datetime(2026, 11, 23, 13, 0, tzinfo=utc))  # Mon 21:00
     assert not hours.is_open(dt.datetime(2026, 11, 22, 3, 0, tzinfo=utc))  # Sunday
     assert not hours.is_open(dt.datetime(2026, 10, 1, 3, 0, tzinfo=utc))  # a holiday
+
+
+async def _wait_gone(rig: IvrRig, channel: str, within: float = 10.0) -> None:
+    for _ in range(int(within * 10)):
+        if not rig.alive(channel):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{channel} still up")
+
+
+async def test_callback_keeps_the_callers_place(rig: IvrRig) -> None:
+    """A asks for a callback and hangs up; B and C go on waiting behind A. When an agent
+    is ready, Hotline rings A back through the trunk first and connects the agent; B
+    stays first in line after A, C after B. One callback, no duplicate."""
+    async with aiohttp.ClientSession() as http:
+        sup = await _supervisor(http, rig)
+        agent = await _agent(http, rig, "80001", "8001")
+        a = rig.call_in("4001", "0215550201", "A")
+        qa = await sup.wait_for("call.queued", within=10)
+        b = rig.call_in("4001", "0215550202", "B")
+        qb = await sup.wait_for("call.queued", within=10)
+        assert (qa["data"]["position"], qb["data"]["position"]) == (1, 2)
+        await asyncio.sleep(0.5)  # waiting with music, listening for a key
+        rig.press(a, "*")
+        requested = await sup.wait_for("call.callback", within=10, state="requested")
+        assert requested["data"]["call_id"] == qa["data"]["call_id"]
+        assert requested["data"]["number"] == "0215550201"
+        await sup.wait_for("call.callback", within=10, state="waiting")
+        await _wait_gone(rig, a)
+        c = rig.call_in("4001", "0215550203", "C")
+        qc = await sup.wait_for("call.queued", within=10)
+        assert qc["data"]["position"] == 3  # A still holds its place
+
+        assert (await agent.ask("agent.ready"))["ok"]
+        dialling = await sup.wait_for("call.callback", within=10, state="dialling")
+        assert dialling["data"]["agent_id"] == "80001" and dialling["data"]["attempts"] == 1
+        await sup.wait_for("call.callback", within=10, state="answered")
+        ringing = await agent.wait_for("call.ringing", within=10)
+        assert ringing["data"]["call_id"] == qa["data"]["call_id"]
+        assert ringing["data"]["caller"] == "0215550201"
+        await agent.wait_for("call.answered", within=10, call_id=qa["data"]["call_id"])
+        # the customer's new channel went out through the trunk
+        trunk = [c.name for c in rig.sim.world.channels.values() if "e1trunk" in c.name]
+        assert len(trunk) == 3, trunk  # B, C and A's callback leg
+        callbacks = [e for e in sup.events if e["event"] == "call.callback"]
+        assert [e["data"]["state"] for e in callbacks].count("dialling") == 0  # consumed
+        for ch in list(rig.sim.world.channels):
+            if "e1trunk" in ch:
+                rig.hang_up(ch)
+        ended = await agent.wait_for("call.ended", within=10, call_id=qa["data"]["call_id"])
+        assert ended["data"]["talk_s"] >= 0
+        del b, c
+    await asyncio.sleep(0.5)
+    record = await rig.store.get_call(qa["data"]["call_id"])
+    assert record.outcome == "answered" and record.agent_id == "80001"
+    assert record.ivr_path == ("queue:fault", "callback:requested", "callback:answered")
+
+
+async def test_failed_callback_is_retried_then_reported(tmp_path: Path) -> None:
+    base = demo_config(ami_secret=SECRET, ivr=True)
+    assert base.ivr is not None and base.ivr.callback is not None
+    quick = replace(base.ivr.callback, attempts=2, retry_after_s=1.0, ring_s=5.0)
+    rig = await start_ivr_rig(tmp_path, config=replace(base, ivr=replace(base.ivr, callback=quick)))
+    try:
+        async with aiohttp.ClientSession() as http:
+            sup = await _supervisor(http, rig)
+            agent = await _agent(http, rig, "80001", "8001")
+            a = rig.call_in("4001", "0215550301", "A")
+            queued = await sup.wait_for("call.queued", within=10)
+            call_id = queued["data"]["call_id"]
+            await asyncio.sleep(0.5)
+            rig.press(a, "*")
+            await sup.wait_for("call.callback", within=10, state="waiting")
+            await _wait_gone(rig, a)
+            # the customer does not answer any more
+            rig.sim.world.phones.set_far_end("e1trunk", PhoneBehaviour(answer_delay=None))
+            assert (await agent.ask("agent.ready"))["ok"]
+            await sup.wait_for("call.callback", within=10, state="dialling")
+            retry = await sup.wait_for("call.callback", within=20, state="retry")
+            assert retry["data"]["attempts"] == 1
+            second = await sup.wait_for("call.callback", within=10, state="dialling")
+            assert second["data"]["attempts"] == 2
+            failed = await sup.wait_for("call.callback", within=20, state="failed")
+            assert failed["data"]["call_id"] == call_id
+            # the agent was never charged a miss (no RONA) and is free again
+            view = rig.server.center.acd.agent("80001")
+            assert view.state.value == "ready" and view.reason is None
+        await asyncio.sleep(0.5)
+        record = await rig.store.get_call(call_id)
+        assert record.outcome == "failed" and record.cause == "callback_failed"
+        assert record.ivr_path[-1] == "callback:failed"
+        assert [leg.outcome for leg in record.legs] == ["callback_failed", "callback_failed"]
+    finally:
+        await rig.close()
+
+
+async def test_callback_refused_for_a_withheld_number(rig: IvrRig) -> None:
+    async with aiohttp.ClientSession() as http:
+        sup = await _supervisor(http, rig)
+        a = rig.call_in("4001", "anonymous", "")
+        await sup.wait_for("call.queued", within=10)
+        await asyncio.sleep(0.5)
+        rig.press(a, "*")
+        await asyncio.sleep(2.5)  # the "unavailable" prompt, then back to waiting
+        assert rig.alive(a)
+        assert not [e for e in sup.events if e["event"] == "call.callback"]
+        rig.hang_up(a)
+
+
+async def test_survey_after_the_agent_hangs_up(rig: IvrRig) -> None:
+    async with aiohttp.ClientSession() as http:
+        agent = await _agent(http, rig, "80001", "8001")
+        assert (await agent.ask("agent.ready"))["ok"]
+        caller = rig.call_in("4001", "0215550401", "Surveyed")  # fault: has a survey
+        answered = await agent.wait_for("call.answered", within=10)
+        call_id = answered["data"]["call_id"]
+        await asyncio.sleep(0.3)
+        phone = next(c for c in rig.sim.world.channels if c.startswith("PJSIP/8001"))
+        rig.hang_up(phone)  # the agent hangs up; the caller stays for the survey
+        await agent.wait_for("agent.state", within=10, state="wrap_up")
+        await asyncio.sleep(0.5)
+        assert rig.alive(caller)
+        rig.press(caller, "4")
+        ended = await agent.wait_for("call.ended", within=15, call_id=call_id)
+        assert ended["data"]["call_id"] == call_id
+    await asyncio.sleep(0.3)
+    record = await rig.store.get_call(call_id)
+    assert record.satisfaction == 4
+    assert record.ivr_path == ("queue:fault", "survey=4")
+
+
+async def test_no_survey_for_a_queue_without_one(rig: IvrRig) -> None:
+    async with aiohttp.ClientSession() as http:
+        agent = await _agent(http, rig, "80009", "8001")  # inquiry: no survey
+        assert (await agent.ask("agent.ready"))["ok"]
+        caller = rig.call_in("4003", "0215550402", "Not asked")
+        answered = await agent.wait_for("call.answered", within=10)
+        await asyncio.sleep(0.3)
+        phone = next(c for c in rig.sim.world.channels if c.startswith("PJSIP/8001"))
+        rig.hang_up(phone)
+        await agent.wait_for("call.ended", within=10, call_id=answered["data"]["call_id"])
+        await _wait_gone(rig, caller, 5)
+    await asyncio.sleep(0.3)
+    record = await rig.store.get_call(answered["data"]["call_id"])
+    assert record.satisfaction is None
