@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "store": ("cti.bench.store", "screen-pop look-ups and call-record writes on SQLite"),
     "supervisor": ("cti.bench.supervisor", "barge-in and force release round trip on pbx_sim"),
     "recordings": ("cti.bench.recordings", "recording search over 1,000,000 indexed recordings"),
+    "ivr": ("cti.bench.ivr", "callers inside IVR flows on pbx_sim, AGI round trips"),
 }
 
 

@@ -12,8 +12,8 @@ run on the caller:
 
 Each session is one task: read the environment, then write a command and await its
 reply, as the engine asks, until the flow returns; then close (the dialplan goes on).
-Every reply's round trip is measured in the server (``round_trips``, seconds), which is
-what ``hotline bench ivr`` reports.
+Every reply's round trip is measured in the server (``timed_commands``), which is what
+``hotline bench ivr`` reports.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class IvrServer:
         self.on_survey = on_survey
         self.on_callback = on_callback
         self.wall_clock = wall_clock
-        self.round_trips: deque[float] = deque(maxlen=KEPT_ROUND_TRIPS)
+        #: (command line, seconds to its reply), the latest KEPT_ROUND_TRIPS
+        self.timed_commands: deque[tuple[str, float]] = deque(maxlen=KEPT_ROUND_TRIPS)
         self.sessions = 0  # running now
         self.stats: dict[str, int] = {"sessions": 0, "errors": 0, "commands": 0}
         self._server: asyncio.Server | None = None
@@ -217,7 +218,7 @@ class _Session:
         started = time.perf_counter()
         self.writer.write(line.encode() + b"\n")
         reply = await asyncio.wait_for(self._reply(), COMMAND_TIMEOUT)
-        server.round_trips.append(time.perf_counter() - started)
+        server.timed_commands.append((line, time.perf_counter() - started))
         server.stats["commands"] += 1
         return reply
 

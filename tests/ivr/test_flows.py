@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cti.config import DEMO_TOML, ConfigError, parse_config
+from cti.config import DEMO_TOML, ConfigError, demo_config, load_config, parse_config
 from ivr.demo import DEMO_IVR_TOML
 from ivr.flows import is_vip
 
 ENV = {"HOTLINE_AMI_SECRET": "s"}
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _demo() -> dict[str, Any]:
@@ -161,3 +163,9 @@ def test_vip_by_account_or_tag() -> None:
         "hotline.toml: ivr.vip_priority: required key is missing; expected the queue "
         "priority of VIP callers (vip_accounts or vip_tag is set)"
     ]
+
+
+def test_example_file_has_the_demo_flows() -> None:
+    example = load_config(REPO / "config" / "hotline.toml", env=ENV)
+    assert example.ivr is not None
+    assert example.ivr == demo_config(ivr=True).ivr
