@@ -48,6 +48,7 @@ from cti.ami.codec import Message
 from cti.api.protocol import ClientError
 from cti.calls import changes as ch
 from cti.calls.model import Call, CallModel
+from cti.calls.states import device_lamp
 from cti.center.dispatch import DispatchRules
 from cti.center.effects import (
     DialBack,
@@ -1383,7 +1384,9 @@ class Center:
             if lamps.get(exten, "unavailable") == "unavailable":
                 lamps[exten] = state.lamp
         for extension in sorted(self.known_extensions()):
-            lamps.setdefault(extension, "unavailable")
+            # No hint: the phone's own device state, as extension.state events do then.
+            device = self.model.devices.get(f"PJSIP/{extension}")
+            lamps.setdefault(extension, "unavailable" if device is None else device_lamp(device))
         return [{"extension": e, "state": lamp} for e, lamp in lamps.items()]
 
     def snapshot(self, topics: frozenset[str], agent_id: str, now: float) -> dict[str, Any]:

@@ -140,6 +140,8 @@ class Supervision:
         self.rules = DispatchRules(center.config)
         self.monitors: dict[str, Monitor] = {}  # by supervisor
         self.conferences: dict[str, Conference] = {}  # by room
+        self._hinted: set[str] = set()  # extensions with a hint (their lamps come from it)
+        self._hinted_from = -1
 
     # ------------------------------------------------------------------ look-ups
 
@@ -441,10 +443,12 @@ class Supervision:
 
     def on_changes(self, changes: Iterable[ch.CallChange], now: float) -> list[Effect]:
         out: list[Effect] = []
-        if not self.monitors:
-            return out
         for change in changes:
-            if isinstance(change, ch.SpyStarted):
+            if isinstance(change, ch.DeviceStateChanged):
+                out += self._lamp_without_hint(change)
+            elif not self.monitors:
+                continue
+            elif isinstance(change, ch.SpyStarted):
                 out += self._spy_started(change)
             elif isinstance(change, ch.SpyStopped):
                 out += self._spy_stopped(change.channel)
@@ -457,6 +461,21 @@ class Supervision:
                 elif any(m.channel == change.channel for m in self.monitors.values()):
                     out += self._spy_stopped(change.channel)
         return out
+
+    def _lamp_without_hint(self, change: ch.DeviceStateChanged) -> list[Effect]:
+        """A phone the PBX has no hint for still gets its lamp, from its device state
+        (hints publish ``extension.state`` through the center)."""
+        ext = _extension(change.device)
+        if ext is None or "/" in change.device[6:]:
+            return []
+        hints = self.center.model.extensions
+        if len(hints) != self._hinted_from:  # hints come and go only at (re)sync
+            self._hinted = {exten for exten, _context in hints}
+            self._hinted_from = len(hints)
+        if ext in self._hinted:
+            return []
+        data = {"extension": ext, "state": change.lamp}
+        return [Publish("extension.state", data, ("extensions",))]
 
     def _pending(self, device: str) -> Monitor | None:
         ext = _extension(device)

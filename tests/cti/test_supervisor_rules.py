@@ -223,3 +223,25 @@ def test_conference_size_limit() -> None:
     room = s.start_conference("90001", "9001", extensions, 0.0)[1]["conference"]
     with pytest.raises(ClientError, match="at most 63 members"):
         s.add_members("90001", room, ["6999"], 1.0)
+
+
+def test_a_phone_without_a_hint_gets_its_lamp_from_its_device_state() -> None:
+    model = CallModel()
+    center = Center(demo_config(), model, now=0.0)
+    s = Supervision(center)
+    hint = msg(Event="ExtensionStatus", Exten="8001", Context="internal", Hint="PJSIP/8001",
+               Status="0", StatusText="Idle")  # fmt: skip
+    model.handle(hint, 0.0)
+    lamps: list[tuple[str, str]] = []
+    for device, state in (("PJSIP/8001", "INUSE"), ("PJSIP/8005", "RINGING"),
+                          ("PJSIP/8005", "INUSE"), ("Local/x@y", "INUSE")):  # fmt: skip
+        changes = model.handle(msg(Event="DeviceStateChange", Device=device, State=state), 1.0)
+        lamps += [(e.data["extension"], e.data["state"]) for e in s.on_changes(changes, 1.0)
+                  if isinstance(e, Publish)]  # fmt: skip
+    # 8001 has a hint (its lamp comes from ExtensionStatus through the center): not here.
+    assert lamps == [("8005", "ringing"), ("8005", "busy")]
+    snap = {
+        e["extension"]: e["state"]
+        for e in center.snapshot(frozenset({"extensions"}), "90001", 1.0)["extensions"]
+    }
+    assert snap["8001"] == "idle" and snap["8005"] == "busy" and snap["8012"] == "unavailable"
