@@ -217,7 +217,8 @@ class _Session:
             raise _Hangup
         started = time.perf_counter()
         self.writer.write(line.encode() + b"\n")
-        reply = await asyncio.wait_for(self._reply(), COMMAND_TIMEOUT)
+        async with asyncio.timeout(COMMAND_TIMEOUT):  # no task per command, unlike wait_for
+            reply = await self._reply()
         server.timed_commands.append((line, time.perf_counter() - started))
         server.stats["commands"] += 1
         return reply

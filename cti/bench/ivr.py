@@ -33,9 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import uvloop
 from panoramisk.fast_agi import Application, Request
 
 from cti.bench.stats import percentile
+from cti.center.server import settle_heap
 from cti.config import demo_config
 from cti.logging import configure_logging
 from ivr.agi import AgiEnvironment, AgiReply
@@ -117,6 +119,7 @@ async def _serve(kind: str) -> None:
             measured.samples.append(session_count())
 
     sampler = loop.create_task(sample())
+    settle_heap()  # as `hotline serve` does once it is up
     print(f"PORT {port}", flush=True)
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
@@ -164,6 +167,7 @@ async def _one_run(kind: str, args: argparse.Namespace, progress: Callable[[str]
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cti.bench.ivr", "--serve", kind,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        limit=1 << 26,  # the figures come back as one JSON line
     )  # fmt: skip
     assert child.stdout is not None and child.stdin is not None
     line = (await child.stdout.readline()).decode()
@@ -177,6 +181,7 @@ async def _one_run(kind: str, args: argparse.Namespace, progress: Callable[[str]
     sim = await start_sim(sim_args)
     connect_sim(sim, "127.0.0.1", port)
     world, runner = sim.world, sim.server.runner
+    settle_heap()  # the simulated PBX's own collector pauses are not the server's latency
     rng = random.Random(args.seed)
     run = _Run(kind)
     deadline = time.monotonic() + args.duration
@@ -264,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.serve:
         configure_logging("warning", "json", stream=sys.stderr)
+        uvloop.install()  # as `hotline serve` runs, for both servers
         asyncio.run(_serve(args.serve))
         return 0
     if args.callers < 1 or args.duration <= 0:
@@ -275,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         if show:
             print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
 
+    uvloop.install()
     result = asyncio.run(run(args, progress))
     progress("")
     if args.json:
