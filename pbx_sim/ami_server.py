@@ -29,6 +29,7 @@ from cti.ami.errors import AMIProtocolError
 
 from .actions import ACTIONS, SESSION_ACTIONS, ActionReply
 from .model import EVENT_CLASSES
+from .privileges import may_write, write_classes
 from .world import World, format_tv
 
 __all__ = ["SESSION_ACTIONS", "AMIServer", "WorldRunner"]
@@ -170,6 +171,8 @@ class _Session:
         self._flush_scheduled = False
         #: Privilege header -> does this session's class mask let it through (cache).
         self._priv_ok: dict[str, bool] = {}
+        #: The user's ``write`` classes (None: all): which actions it may run.
+        self.write_classes: frozenset[str] | None = None
 
     # -- output -----------------------------------------------------------------------
 
@@ -341,6 +344,10 @@ class _Session:
             self.add_filter(msg, reply)
             return
         known = lname in ACTIONS
+        if known and not may_write(self.write_classes, name):
+            # manager.c: the action's authority and the user's writeperm share no class.
+            reply.error("Permission denied")
+            return
         before = reply.pending
         world.action(now, msg, reply)
         if reply.pending and not before:
@@ -380,6 +387,7 @@ class _Session:
         self.authenticated = True
         self.login_tv = format_tv(world.epoch(now))
         self.read_classes = _classes(cfg.read) if cfg is not None else frozenset(EVENT_CLASSES)
+        self.write_classes = write_classes(cfg.write) if cfg is not None else None
         self._priv_ok.clear()
         events = msg.get("Events")
         reply.respond("Success", (("Message", "Authentication accepted"),))

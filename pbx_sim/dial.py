@@ -16,6 +16,7 @@ from .basics import answer, moved_out_of_bridge
 from .channels import Bridge, Channel, Signal, Task
 from .dialplan import split_args
 from .functions import inherit_variables
+from .gosub import callee_gosub, run_gosub
 from .model import (
     CAUSE_ANSWERED_ELSEWHERE,
     CAUSE_BUSY,
@@ -285,6 +286,12 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
             world.destroy(leg, CAUSE_ANSWERED_ELSEWHERE)
     if chan.state != UP:
         answer(world, chan)
+    sub = callee_gosub(args[2] if len(args) > 2 else "")
+    if sub is not None:
+        # U(): the callee runs the routine after its answer, before the bridge.
+        yield from run_gosub(world, answered, *sub)
+        if answered.dead:
+            return 0
     answer_time = world.now
     # The answered callee carries Normal Clearing (04b: the trunk party's BYE shows
     # HangupRequest Cause 16).

@@ -31,7 +31,9 @@ from cti.center.effects import PbxAction, Publish
 from recorder.policy import RecordingConfig
 
 __all__ = [
+    "NO_SYSTEM_CLASS",
     "RECORD_OPS",
+    "RECORD_VARIABLE",
     "TRANSITIONS",
     "Closed",
     "IllegalRecordingTransition",
@@ -40,9 +42,19 @@ __all__ = [
     "Recording",
     "State",
     "day_path",
+    "refusal",
 ]
 
 RECORD_OPS: Final = ("call.record", "call.record_pause", "call.record_resume", "call.record_stop")
+#: The caller's channel variable that tells [agent-dial]'s ``Dial(...U(hotline-record^...))``
+#: which file to record to (empty: none). Set with AMI ``Setvar`` (class ``call``).
+RECORD_VARIABLE: Final = "HOTLINE_RECORD"
+#: What ``call.record`` answers when Asterisk refuses the ``MixMonitor`` action.
+NO_SYSTEM_CLASS: Final = (
+    "MixMonitor: permission denied: Asterisk requires the AMI 'system' write class for "
+    "this action, which Hotline's AMI user does not have on purpose (docs/recording.md, "
+    "'Real Asterisk'); recordings by queue policy start from the dialplan without it"
+)
 EVENTS: Final = ("MixMonitorStart", "MixMonitorMute", "MixMonitorStop", "Hangup")
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -83,6 +95,14 @@ def transition(state: State, event: str) -> tuple[State, str | None]:
         raise IllegalRecordingTransition(state, event) from None
 
 
+def refusal(action: str, error: str, message: str) -> str:
+    """The text of ``pbx_unavailable`` when the PBX refused ``action`` (``error``: the
+    whole error, ``message``: Asterisk's ``Message``)."""
+    if action == "MixMonitor" and message.strip().lower() == "permission denied":
+        return NO_SYSTEM_CLASS
+    return f"{action}: {error}"
+
+
 def day_path(recording_id: str, started_at: float, fmt: str) -> str:
     """``YYYY/MM/DD/ID.fmt`` (UTC date of the start), relative to the recordings dir."""
     day = datetime.fromtimestamp(started_at, UTC)
@@ -99,7 +119,17 @@ class CallInfo:
     caller: str | None
     queue: str | None
     answered_at: float
-    recordings: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A policy recording decided when the call was offered to an agent: the dialplan
+    starts it on the agent's leg once answered (``MixMonitor(pbx_file)``)."""
+
+    recording_id: str
+    path: str
+    pbx_file: str
+    decided_at: float
 
 
 @dataclass
@@ -114,6 +144,7 @@ class Recording:
     pbx_file: str  # what MixMonitor was told
     on_demand: bool
     requested_at: float
+    by_dialplan: bool = False  # started by [agent-dial]'s U() routine, not by AMI
     state: State = State.REQUESTED
     started_at: float | None = None
     ended_at: float | None = None
@@ -149,8 +180,46 @@ class Recorder:
         self.calls: dict[str, CallInfo] = {}  # answered calls by call id
         self.by_channel: dict[str, Recording] = {}  # live recordings by the agent's leg
         self._call_of_channel: dict[str, str] = {}
+        self._planned: dict[str, Planned] = {}  # by call id: the dialplan will record
+        self._told: dict[str, str] = {}  # by call id: the RECORD_VARIABLE value set last
+        self._numbers: dict[str, int] = {}  # by call id: recordings numbered so far
+        self._caller_of: dict[str, str] = {}  # caller's channel -> call id (offered())
 
     # ------------------------------------------------------------------ inputs
+
+    def offered(self, call_id: str, channel: str, queue: str | None, now: float) -> list[PbxAction]:
+        """The center is about to Redirect the caller's ``channel`` to [agent-dial]: tell
+        the dialplan whether to record the agent's leg once answered, and where.
+
+        The returned ``Setvar`` must be sent before that Redirect (the effects run in
+        order, and Asterisk runs one AMI session's actions in order): the Dial line reads
+        the variable when the caller reaches it. Nothing is sent when the value is already
+        the one on the channel (a re-offer after no answer), so a queue that never records
+        costs no action at all.
+        """
+        self._caller_of[channel] = call_id
+        value = ""
+        if self.config.policy(queue).records(call_id):
+            plan = self._planned.get(call_id)
+            if plan is None:
+                recording_id = self._next_id(call_id)
+                path = day_path(recording_id, now, self.config.format)
+                plan = Planned(recording_id, path, f"{self.pbx_dir}/{path}", now)
+                self._planned[call_id] = plan
+            value = plan.pbx_file
+        else:
+            self._planned.pop(call_id, None)
+        if self._told.get(call_id, "") == value:
+            return []
+        self._told[call_id] = value
+        headers = (("Channel", channel), ("Variable", RECORD_VARIABLE), ("Value", value))
+        return [PbxAction("Setvar", headers, call_id, "recording decision for the dialplan")]
+
+    def _ended(self, call_id: str) -> None:
+        """The caller hung up: forget what was planned for the call."""
+        self._planned.pop(call_id, None)
+        self._told.pop(call_id, None)
+        self._numbers.pop(call_id, None)
 
     def answered(
         self,
@@ -167,8 +236,18 @@ class Recorder:
         info = CallInfo(call_id, agent_id, channel, caller, queue, now)
         self.calls[call_id] = info
         self._call_of_channel[channel] = call_id
+        plan = self._planned.pop(call_id, None)
+        if plan is not None:
+            # [agent-dial]'s U() routine runs MixMonitor on this leg before the bridge:
+            # wait for its MixMonitorStart, send nothing. (The caller's variable keeps its
+            # value: a later offer of this call compares with it.)
+            rec = self._recording(info, plan, on_demand=False, by_dialplan=True, now=now)
+            self.by_channel[channel] = rec
+            return []
         if not self.config.policy(queue).records(call_id):
             return []
+        # Answered without passing offered() (not a Redirect to [agent-dial]): the AMI
+        # action, which needs the 'system' write class on Asterisk.
         return [self._start(info, now, on_demand=False)]
 
     def command(
@@ -185,7 +264,7 @@ class Recorder:
         if op == "call.record":
             if not self.config.policy(info.queue).agent_may_start:
                 raise ClientError("forbidden", f"calls of queue {info.queue!r} may not be recorded")
-            if rec is not None and rec.state is not State.REQUESTED:
+            if rec is not None and (rec.state is not State.REQUESTED or rec.by_dialplan):
                 raise ClientError("conflict", f"call {call_id!r} is being recorded already")
             if rec is not None:  # asked before, never started (the action failed): ask again
                 del self.by_channel[channel]
@@ -220,11 +299,16 @@ class Recorder:
         channel = msg.get("Channel") or ""
         if name == "Hangup":
             out = self._stop(channel, now)
+            offered = self._caller_of.pop(channel, None)
+            if offered is not None:
+                self._ended(offered)
             call_id = self._call_of_channel.pop(channel, None)
             if call_id is not None:
                 info = self.calls.get(call_id)
                 if info is not None and info.channel == channel:
                     del self.calls[call_id]
+                    if call_id not in self._caller_of.values():  # numbered without offered()
+                        self._numbers.pop(call_id, None)
             return out
         rec = self.by_channel.get(channel)
         if rec is None:
@@ -245,6 +329,8 @@ class Recorder:
             out += self._stop(channel, now)
         for channel in [c for c in self._call_of_channel if not alive(c)]:
             self.calls.pop(self._call_of_channel.pop(channel), None)
+        for channel in [c for c in self._caller_of if not alive(c)]:
+            self._ended(self._caller_of.pop(channel))
         return out
 
     def active(self, call_id: str) -> Recording | None:
@@ -260,24 +346,35 @@ class Recorder:
 
     # ------------------------------------------------------------------ internals
 
-    def _start(self, info: CallInfo, now: float, *, on_demand: bool) -> PbxAction:
-        info.recordings += 1
-        recording_id = f"{info.call_id}-r{info.recordings}"
-        path = day_path(recording_id, now, self.config.format)
-        pbx_file = f"{self.pbx_dir}/{path}"
-        self.by_channel[info.channel] = Recording(
-            recording_id=recording_id,
+    def _next_id(self, call_id: str) -> str:
+        n = self._numbers[call_id] = self._numbers.get(call_id, 0) + 1
+        return f"{call_id}-r{n}"
+
+    @staticmethod
+    def _recording(
+        info: CallInfo, plan: Planned, *, on_demand: bool, by_dialplan: bool, now: float
+    ) -> Recording:
+        return Recording(
+            recording_id=plan.recording_id,
             call_id=info.call_id,
             agent_id=info.agent_id,
             caller=info.caller,
             queue=info.queue,
             channel=info.channel,
-            path=path,
-            pbx_file=pbx_file,
+            path=plan.path,
+            pbx_file=plan.pbx_file,
             on_demand=on_demand,
             requested_at=now,
+            by_dialplan=by_dialplan,
         )
-        headers = (("Channel", info.channel), ("File", pbx_file))
+
+    def _start(self, info: CallInfo, now: float, *, on_demand: bool) -> PbxAction:
+        recording_id = self._next_id(info.call_id)
+        path = day_path(recording_id, now, self.config.format)
+        plan = Planned(recording_id, path, f"{self.pbx_dir}/{path}", now)
+        rec = self._recording(info, plan, on_demand=on_demand, by_dialplan=False, now=now)
+        self.by_channel[info.channel] = rec
+        headers = (("Channel", info.channel), ("File", plan.pbx_file))
         return PbxAction("MixMonitor", headers, info.call_id, "record the call")
 
     def _stop(self, channel: str, now: float) -> list[Output]:

@@ -700,6 +700,7 @@ class Center:
             ("Exten", routed.extension),
             ("Priority", "1"),
         )
+        out += self._record_plan(routed, view.queue, now)
         out.append(PbxAction("Redirect", headers, routed.call_id, "ring the agent"))
         return out
 
@@ -1202,7 +1203,15 @@ class Center:
             ("Exten", desk.extension),
             ("Priority", "1"),
         )
-        return [PbxAction("Redirect", headers, routed.call_id, "ring the agent")]
+        plan = self._record_plan(routed, event.queue, now)
+        return [*plan, PbxAction("Redirect", headers, routed.call_id, "ring the agent")]
+
+    def _record_plan(self, routed: RoutedCall, queue: str | None, now: float) -> list[Effect]:
+        """Before a Redirect to [agent-dial]: whether its Dial records the agent's leg
+        (a Setvar on the caller, sent first; recorder/core.py)."""
+        if self.recorder is None or not routed.channel:
+            return []
+        return list(self.recorder.offered(routed.call_id, routed.channel, queue, now))
 
     def _record(self, routed: RoutedCall, agent_id: str, now: float) -> list[Effect]:
         """The recording policy of the call's queue decides (recorder/core.py)."""

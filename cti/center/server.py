@@ -51,6 +51,7 @@ from cti.link import ActionFailed, AMILink, LinkError, LinkSettings
 from cti.store import Store
 from cti.store.jsonable import call_json, customer_json, iso
 from ivr.hotline import ivr_server
+from recorder.core import refusal
 from recorder.service import RecordingService
 
 log = structlog.get_logger("cti.server")
@@ -341,7 +342,8 @@ class HotlineServer:
             except ActionFailed as error:
                 if action.name == "Hangup" and results:
                     continue  # gone with the party hung up before it (their bridge ended)
-                raise ClientError("pbx_unavailable", f"{action.name}: {error}") from None
+                text = refusal(action.name, str(error), error.message)  # recorder/core.py
+                raise ClientError("pbx_unavailable", text) from None
             except LinkError as error:
                 raise ClientError("pbx_unavailable", f"{action.name}: {error}") from None
             results.append(result.message)

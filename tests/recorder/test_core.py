@@ -10,6 +10,7 @@ from cti.ami.codec import Message
 from cti.api.protocol import ClientError
 from cti.center.effects import PbxAction, Publish
 from recorder.core import (
+    RECORD_VARIABLE,
     TRANSITIONS,
     Closed,
     IllegalRecordingTransition,
@@ -17,6 +18,7 @@ from recorder.core import (
     Recorder,
     State,
     day_path,
+    refusal,
     transition,
 )
 from recorder.policy import Mode, QueuePolicy, RecordingConfig
@@ -181,3 +183,75 @@ def test_transition_table() -> None:
 def test_day_path_is_utc_and_safe() -> None:
     assert day_path("1795300000.1-r1", T0, "wav") == "2026/11/21/1795300000.1-r1.wav"
     assert day_path("../../etc/passwd", T0, "wav") == "2026/11/21/.._.._etc_passwd.wav"
+
+
+# -- the dialplan start: offered() before the Redirect to [agent-dial] ----------------------
+
+CALLER_CH = "PJSIP/e1trunk-00000011"
+
+
+def test_offer_of_a_recorded_queue_sets_the_file_for_the_dialplan_then_answer_sends_nothing() -> (
+    None
+):
+    rec = Recorder(CONFIG, "/var/spool/asterisk/monitor/hotline")
+    [setvar] = rec.offered("c1", CALLER_CH, "fault", T0)
+    assert setvar.name == "Setvar"
+    assert dict(setvar.headers) == {
+        "Channel": CALLER_CH,
+        "Variable": RECORD_VARIABLE,
+        "Value": "/var/spool/asterisk/monitor/hotline/2026/11/21/c1-r1.wav",
+    }
+    assert rec.offered("c1", CALLER_CH, "fault", T0 + 20) == []  # re-offer: already set
+    assert answered(rec, "fault") == []  # the dialplan starts it: no MixMonitor action
+    assert rec.state_of("c1") is None  # requested, not recording until the PBX says so
+    out = rec.on_event(event("MixMonitorStart"), T0 + 1)
+    assert states(out) == ["started"]
+    [opened] = [o for o in out if isinstance(o, Opened)]
+    assert opened.recording.recording_id == "c1-r1"
+    assert opened.recording.path == "2026/11/21/c1-r1.wav"
+    with pytest.raises(ClientError) as err:
+        rec.command("call.record", "c1", "80001", AGENT_CH, T0 + 2)
+    assert err.value.code == "conflict"
+
+
+def test_policy_start_not_yet_seen_is_a_conflict_for_call_record() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    rec.offered("c1", CALLER_CH, "fault", T0)
+    answered(rec, "fault")
+    with pytest.raises(ClientError) as err:  # MixMonitorStart still to come
+        rec.command("call.record", "c1", "80001", AGENT_CH, T0)
+    assert err.value.code == "conflict"
+
+
+def test_queues_that_do_not_record_cost_no_action_and_a_changed_decision_is_cleared() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    assert rec.offered("c1", CALLER_CH, "general", T0) == []
+    assert rec.offered("c1", CALLER_CH, "complaint", T0) == []
+    # Re-queued to a recording queue, then back: the variable must not stay set.
+    [on] = rec.offered("c1", CALLER_CH, "fault", T0)
+    assert dict(on.headers)["Value"] == "/rec/2026/11/21/c1-r1.wav"
+    [off] = rec.offered("c1", CALLER_CH, "general", T0)
+    assert dict(off.headers)["Value"] == ""
+    assert answered(rec, "general") == []
+    assert rec.on_event(event("MixMonitorStart"), T0) == []  # nobody's recording
+
+
+def test_a_second_agent_of_the_same_call_gets_the_next_number() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    rec.offered("c1", CALLER_CH, "fault", T0)
+    answered(rec, "fault")
+    rec.on_event(event("MixMonitorStart"), T0)
+    rec.on_event(event("Hangup"), T0 + 5)  # the agent's leg ends (a transfer away)
+    [again] = rec.offered("c1", CALLER_CH, "fault", T0 + 6)
+    assert dict(again.headers)["Value"] == "/rec/2026/11/21/c1-r2.wav"
+    rec.on_event(event("Hangup", CALLER_CH), T0 + 7)  # the caller's end forgets the call
+    [fresh] = rec.offered("c1", "PJSIP/e1trunk-00000012", "fault", T0 + 8)
+    assert dict(fresh.headers)["Value"] == "/rec/2026/11/21/c1-r1.wav"
+
+
+def test_a_refused_mixmonitor_action_names_the_missing_class() -> None:
+    assert "'system' write class" in refusal(
+        "MixMonitor", "AMI MixMonitor failed: Error: Permission denied", "Permission denied"
+    )
+    other = refusal("Redirect", "AMI Redirect failed: Error: No such channel", "No such channel")
+    assert other == "Redirect: AMI Redirect failed: Error: No such channel"
