@@ -37,6 +37,7 @@ __all__ = [
     "TRANSITIONS",
     "Closed",
     "IllegalRecordingTransition",
+    "NeverStarted",
     "Opened",
     "Recorder",
     "Recording",
@@ -170,7 +171,16 @@ class Closed:
     recording: Recording
 
 
-Output = PbxAction | Publish | Opened | Closed
+@dataclass(frozen=True, slots=True)
+class NeverStarted:
+    """The agent's leg ended and the dialplan never started the policy's recording (no
+    ``MixMonitorStart``: an extensions.conf without [agent-dial]'s ``U()``, MixMonitor
+    failing): reported, since the policy said the call must be recorded."""
+
+    recording: Recording
+
+
+Output = PbxAction | Publish | Opened | Closed | NeverStarted
 
 
 class Recorder:
@@ -381,6 +391,8 @@ class Recorder:
         rec = self.by_channel.pop(channel, None)
         if rec is None:
             return []
+        if rec.by_dialplan and rec.state is State.REQUESTED:
+            return [*self._apply(rec, "stop", now), NeverStarted(rec)]
         return self._apply(rec, "stop", now)
 
     def _apply(self, rec: Recording, what: str, now: float) -> list[Output]:

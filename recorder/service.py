@@ -29,7 +29,16 @@ from cti.center.effects import Effect, PbxAction, Publish
 from cti.config import Config
 from cti.store import Store
 from recorder import files
-from recorder.core import EVENTS, Closed, Opened, Output, Recorder, Recording, State
+from recorder.core import (
+    EVENTS,
+    Closed,
+    NeverStarted,
+    Opened,
+    Output,
+    Recorder,
+    Recording,
+    State,
+)
 from recorder.index import RecordingIndex, RecordingRow
 from recorder.retention import PurgeReport, purge
 
@@ -130,6 +139,16 @@ class RecordingService:
             elif isinstance(out, Closed):
                 self._spawn(
                     self._finish(out.recording), f"recording-finish-{out.recording.recording_id}"
+                )
+            elif isinstance(out, NeverStarted):
+                rec = out.recording
+                log.error(
+                    "recording.dialplan_never_started",
+                    recording=rec.recording_id,
+                    call=rec.call_id,
+                    agent=rec.agent_id,
+                    channel=rec.channel,
+                    hint="is the generated extensions.conf (Dial U(hotline-record^...)) loaded?",
                 )
         if effects:
             self._run(effects)

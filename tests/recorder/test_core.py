@@ -14,6 +14,7 @@ from recorder.core import (
     TRANSITIONS,
     Closed,
     IllegalRecordingTransition,
+    NeverStarted,
     Opened,
     Recorder,
     State,
@@ -255,3 +256,13 @@ def test_a_refused_mixmonitor_action_names_the_missing_class() -> None:
     )
     other = refusal("Redirect", "AMI Redirect failed: Error: No such channel", "No such channel")
     assert other == "Redirect: AMI Redirect failed: Error: No such channel"
+
+
+def test_a_policy_recording_the_dialplan_never_started_is_reported_when_the_leg_ends() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    rec.offered("c1", CALLER_CH, "fault", T0)
+    answered(rec, "fault")
+    out = rec.on_event(event("Hangup"), T0 + 30)  # no MixMonitorStart came
+    [lost] = [o for o in out if isinstance(o, NeverStarted)]
+    assert lost.recording.recording_id == "c1-r1"
+    assert states(out) == []  # nothing was published as started: nothing to stop
