@@ -315,6 +315,7 @@ def _late_register() -> None:
     register("Read", ivr.app_read)
     register("BackGround", ivr.app_background)
     register("WaitExten", ivr.app_waitexten)
+    register("VoiceMail", ivr.app_voicemail)
     register("AGI", agi.app_agi)
     register("ChanSpy", spy.app_chanspy)
     register("ConfBridge", conference.app_confbridge)

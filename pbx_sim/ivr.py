@@ -16,12 +16,14 @@ from .dialplan import split_args
 if TYPE_CHECKING:
     from .world import World
 
-__all__ = ["app_background", "app_read", "app_waitexten"]
+__all__ = ["app_background", "app_read", "app_voicemail", "app_waitexten"]
 
 Wait = Generator["float | None", Signal, int]
 
 #: Seconds WaitExten/BackGround wait for the next digit of a longer extension.
 DIGIT_TIMEOUT = 3.0
+#: The longest message VoiceMail takes (voicemail.conf maxsecs).
+MAX_MESSAGE_S = 180.0
 
 
 def _float(text: str, default: float) -> float:
@@ -168,3 +170,22 @@ def _waitexten(world: World, chan: Channel, secs: float) -> Wait:
         goto(chan, chan.context, "t", 1)
         return 0
     return -1
+
+
+def app_voicemail(world: World, chan: Channel, data: str) -> Wait:
+    """``VoiceMail(box[@context],options)``: the greeting (unless ``s``), then the caller
+    speaks until hanging up, ``#`` or MAX_MESSAGE_S. No file is written; VMSTATUS is
+    SUCCESS once a message was left, as Asterisk sets it."""
+    args = split_args(data)
+    options = args[1] if len(args) > 1 else ""
+    answer(world, chan)
+    greeting = 0.0 if "s" in options else prompt_duration("vm-intro")
+    end = world.now + greeting + MAX_MESSAGE_S
+    while True:
+        sig = yield end
+        kind = sig[0]
+        if kind == "redirect":
+            return 1
+        if kind in ("timeout", "hangup") or (kind == "dtmf" and sig[2] == "#"):
+            world.set_var(chan, "VMSTATUS", "SUCCESS")
+            return -1 if kind == "hangup" else 0

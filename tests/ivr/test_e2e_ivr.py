@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import tomllib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,9 +18,10 @@ import aiohttp
 import pytest
 
 from cti.center.server import Endpoint, HotlineServer
-from cti.config import Config, demo_config
+from cti.config import DEMO_TOML, Config, demo_config, parse_config
 from cti.link import LinkSettings
 from cti.store import Store
+from ivr.demo import DEMO_IVR_TOML
 from ivr.flows import Hours
 from ivr.sim import connect_sim
 from pbx_sim.cli import SimHandle, build_parser
@@ -393,3 +395,26 @@ async def test_no_survey_for_a_queue_without_one(rig: IvrRig) -> None:
     await asyncio.sleep(0.3)
     record = await rig.store.get_call(answered["data"]["call_id"])
     assert record.satisfaction is None
+
+
+async def test_closed_hours_then_voicemail(tmp_path: Path) -> None:
+    toml = (DEMO_TOML + DEMO_IVR_TOML).replace('"00:00-24:00"', '"closed"')
+    toml = toml.replace('next = "callback-later"', 'next = "leave-message"')
+    toml += '[ivr.nodes.leave-message]\ntype = "voicemail"\nbox = "100@default"\n'
+    config = parse_config(tomllib.loads(toml), "<vm>", env={"HOTLINE_AMI_SECRET": SECRET})
+    rig = await start_ivr_rig(tmp_path, config=config)
+    try:
+        caller = rig.call_in("4000", "0215550183", "After Hours")
+        for _ in range(50):  # the closed message (1 s), then the caller speaks
+            await asyncio.sleep(0.1)
+            if await rig.store.query_calls():
+                break
+        (record,) = await rig.store.query_calls()
+        assert record.outcome == "fallback" and record.cause == "ivr_voicemail"
+        assert record.ivr_path == ("open-check:closed", "closed:played", "voicemail:100@default")
+        await asyncio.sleep(0.5)
+        assert rig.alive(caller), "still leaving the message"
+        rig.hang_up(caller)
+        await _wait_gone(rig, caller)
+    finally:
+        await rig.close()
