@@ -18,6 +18,7 @@ import json
 import random
 import secrets
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from cti.asterisk.errors import AsteriskError
 from cti.center.server import Endpoint, HotlineServer
 from cti.config import AgentConfig, Config, demo_config
 from cti.logging import configure_logging
@@ -292,6 +294,16 @@ def summary(server: HotlineServer, callers: Callers, elapsed: float) -> dict[str
     }
 
 
+def _on_asterisk(args: argparse.Namespace) -> dict[str, Any]:
+    """The demo on a real Asterisk (cti/asterisk/demo.py). The HTTP socket is made here,
+    in the host's network namespace, before Asterisk's private one is joined."""
+    # here, not at the top: cti.asterisk.demo imports this module's AgentBot and summary
+    from cti.asterisk.demo import run_demo as run_on_asterisk  # noqa: PLC0415
+
+    with socket.create_server((demo_config().server.listen, args.http_port)) as http_sock:
+        return asyncio.run(run_on_asterisk(args, http_sock))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline demo", description=__doc__.split("\n")[0])
     parser.add_argument("--http-port", type=int, default=8080, help="HTTP port (default 8080)")
@@ -321,16 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate, --hold and --patience must be > 0, --answer-delay >= 0")
     if args.agents is not None and args.agents < 0:
         parser.error("--agents must be >= 0")
-    if args.pbx == "asterisk":
-        print(
-            "hotline demo: --pbx asterisk needs the real-Asterisk configuration, which is "
-            "not generated yet; use --pbx sim",
-            file=sys.stderr,
-        )
-        return 2
     configure_logging("warning" if not args.json else "error", "console")
     try:
-        result = asyncio.run(run_demo(args))
+        result = _on_asterisk(args) if args.pbx == "asterisk" else asyncio.run(run_demo(args))
+    except AsteriskError as error:
+        print(f"hotline demo: {error.line()}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(
             f"hotline demo: cannot listen on port {args.http_port}: {error.strerror}; "

@@ -72,7 +72,8 @@ class Options:
 
     sip_port: int = DEFAULT_SIP_PORT
     ami_port: int | None = None  # default: the configuration's ami.port
-    #: host:port of the CTI's FastAGI server for the trunk context; None = no IVR hand-off
+    #: host:port of the CTI's FastAGI server for the trunk context; "" = no IVR hand-off;
+    #: None = the configuration's [agi] address when it has an [ivr], else none
     cti_agi: str | None = None
 
 
@@ -164,7 +165,7 @@ def _extensions(config: Config, options: Options) -> str:
     ring = max((q.ring_timeout_s for q in config.queues), default=15) + RING_BACKSTOP_S
     values = {
         "TRUNK_MAX": str(channels),
-        "CTI_AGI": options.cti_agi or "",
+        "CTI_AGI": _cti_agi(config) if options.cti_agi is None else options.cti_agi,
         "AGENT_RING_TIMEOUT": str(int(ring)),
     }
     text = _GLOBAL_RE.sub(lambda m: f"{m['name']}={values[m['name']]}", hotline_dialplan())
@@ -194,6 +195,15 @@ def _extensions(config: Config, options: Options) -> str:
             " same => n,Hangup()",
         ]
     return head + text.rstrip("\n") + "\n" + "\n".join(hints + appqueue) + "\n"
+
+
+def _cti_agi(config: Config) -> str:
+    if config.ivr is None:
+        return ""
+    host = config.agi.listen
+    if host in ("0.0.0.0", "::"):  # listening everywhere: Asterisk is on this machine
+        host = "127.0.0.1"
+    return f"[{host}]:{config.agi.port}" if ":" in host else f"{host}:{config.agi.port}"
 
 
 def _queues(config: Config) -> str:

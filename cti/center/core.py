@@ -63,7 +63,7 @@ from cti.center.effects import (
 from cti.center.hold import HOLD_CONTEXT, Hold, HoldSource, hold_action, unhold_action
 from cti.config import Config, Role
 from cti.store.jsonable import iso
-from cti.store.models import CallLeg, CallOutcome, CallRecord, Direction
+from cti.store.models import CallLeg, CallOutcome, CallRecord, Direction, Transfer
 from ivr.engine import Outcome as IvrOutcome
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class RoutedCall:
     callback: Callback | None = None  # virtual hold: the caller asked to be called back
     hold: Hold = field(default_factory=Hold)
     emergency: bool = False  # an emergency number: at the head of every queue
+    transfers: list[Transfer] = field(default_factory=list)  # for the record
 
 
 @dataclass
@@ -399,6 +400,12 @@ class Center:
                         "to": t.to_device or t.to_exten,
                     }
                     out.append(Publish("call.transferred", data, ("calls",)))
+                    to = data["to"] or ""
+                    mode = "blind" if t.kind == "redirect" else t.kind  # our blind = Redirect
+                    routed.transfers.append(
+                        Transfer(routed.agent_id, to.removeprefix("PJSIP/"), mode, change.at)
+                    )
+                    out.append(self._save(routed))
         return out
 
     def link_state(self, up: bool, reason: str | None, now: float) -> list[Effect]:
@@ -1296,6 +1303,7 @@ class Center:
                 cause=None if ended is None else ended.cause,
                 ivr_path=routed.ivr_path,
                 satisfaction=routed.satisfaction,
+                transfers=tuple(routed.transfers),
                 legs=tuple(routed.legs),
                 hold_s=round(routed.hold.seconds(end), 3)
                 if end is not None and (routed.hold.total_s or routed.hold.held)

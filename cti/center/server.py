@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -130,6 +131,9 @@ class HotlineServer:
         self.stats: dict[str, int] = {"pbx_action_errors": 0, "repairs": 0}
         self.agi_endpoint = agi or Endpoint(config.agi.listen, config.agi.port)
         self.ivr = ivr_server(self)  # the FastAGI server, when the config has [ivr]
+        #: a listening socket to serve HTTP on instead of binding http_endpoint (set before
+        #: start(); ``hotline demo --pbx asterisk`` makes it in the host's network namespace)
+        self.http_sock: socket.socket | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -158,7 +162,11 @@ class HotlineServer:
             app.router.add_static("/static/", STATIC_DIR)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.http_endpoint.host, self.http_endpoint.port)
+        site: web.BaseSite
+        if self.http_sock is not None:  # made by the caller, e.g. in another network namespace
+            site = web.SockSite(self._runner, self.http_sock)
+        else:
+            site = web.TCPSite(self._runner, self.http_endpoint.host, self.http_endpoint.port)
         await site.start()
         server = site._server
         assert server is not None

@@ -5,7 +5,9 @@ Asterisk runs in the test's private network namespace with ``pjsip.conf``,
 (:mod:`cti.asterisk.genconf`); the Hotline server connects over AMI as the generated AMI
 user (only the classes Hotline needs), serves WebSocket on 127.0.0.1 and writes a real
 SQLite file. Carrier calls enter the trunk context by AMI Originate of Local channels
-(:class:`cti.asterisk.stack.AmiCarrier`).
+(:class:`cti.asterisk.stack.AmiCarrier`) or as SIP INVITEs from the carrier's trunk
+endpoint; agents' phones are pjsua2 softphones registered with the generated passwords
+(:mod:`pbx_sim.sip`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, parse_config
 from cti.link import LinkSettings
 from cti.store import Store
+from pbx_sim.sip import AgentPolicy, Phone, Softphones, TrunkCaller
 
 pytestmark = pytest.mark.asterisk
 
@@ -159,6 +162,21 @@ class Rig:
     store: Store
     carrier: AmiCarrier
     url: str
+    softphones: Softphones | None = None
+
+    async def phone(self, extension: str, policy: AgentPolicy | None = None) -> Phone:
+        if self.softphones is None:
+            self.softphones = Softphones(port=self.pbx.ports.sip)
+            await self.softphones.start()
+        return await self.softphones.register(
+            extension, self.pbx.passwords[extension], policy=policy
+        )
+
+    async def trunk(self) -> TrunkCaller:
+        if self.softphones is None:
+            self.softphones = Softphones(port=self.pbx.ports.sip)
+            await self.softphones.start()
+        return await self.softphones.trunk("e1trunk", self.pbx.passwords["e1trunk"])
 
     async def client(self, http: aiohttp.ClientSession, agent_id: str, **login: Any) -> Client:
         ws = await http.ws_connect(self.url)
@@ -190,9 +208,13 @@ async def rig(pbx: GeneratedAsterisk, tmp_path: Path) -> AsyncIterator[Rig]:
     try:
         yield r
     finally:
-        for call in carrier.calls:
-            await carrier.hang_up(call)
-        await carrier.close()
+        for call in r.carrier.calls:
+            await r.carrier.hang_up(call)
+        await r.carrier.close()
+        if r.softphones is not None:
+            errors = r.softphones.errors
+            await r.softphones.close()
+            assert errors == []
         await server.stop()
         await store.close()
 
@@ -269,3 +291,165 @@ async def test_31st_simultaneous_trunk_call_is_blocked(rig: Rig) -> None:
     assert sorted(c.outcome for c in records) == ["abandoned"] * 30 + ["blocked"]
     (rec,) = [c for c in records if c.outcome == "blocked"]
     assert rec.caller_number == "0215551099" and rec.trunk == "e1"
+
+
+async def test_asterisk_restart_under_the_server_loses_and_duplicates_no_record(
+    rig: Rig,
+) -> None:
+    """Asterisk stops under the server (its callers go with it) and comes back: the AMI
+    link reconnects and resyncs, every call placed has exactly one record, and calls
+    after the restart are routed again (even if Asterisk hands out the old ids)."""
+    async with aiohttp.ClientSession() as http:
+        sup = await rig.client(http, "90001")
+        assert (await sup.ask("subscribe", topics=["calls", "pbx"]))["ok"]
+        before = [await rig.carrier.call("4000", f"021555200{i}") for i in range(3)]
+        assert all(c.admitted for c in before)
+        lost = {(await sup.wait_for("call.queued"))["data"]["call_id"] for _ in before}
+
+        rig.pbx.instance.stop()
+        await sup.wait_for("pbx.link", within=10, state="down")
+        rig.pbx.instance.start()
+        await sup.wait_for("pbx.link", within=20, state="up")
+        await rig.server.link.wait_up(15)
+        ended = set()
+        for _ in lost:
+            event = await sup.wait_for("call.abandoned", within=15)
+            ended.add(event["data"]["call_id"])
+        assert ended == lost
+
+        await rig.carrier.close()
+        rig.carrier = await AmiCarrier.connect(
+            "127.0.0.1", rig.pbx.ports.ami, rig.pbx.config.ami.username,
+            rig.pbx.config.ami.secret,
+        )  # fmt: skip
+        after = [await rig.carrier.call("4001", f"021555300{i}") for i in range(2)]
+        assert all(c.admitted for c in after)
+        fresh = {(await sup.wait_for("call.queued"))["data"]["call_id"] for _ in after}
+        assert not fresh & lost
+        for call in after:
+            await rig.carrier.hang_up(call)
+        for _ in after:
+            await sup.wait_for("call.abandoned", within=15)
+        await sup.ws.close()
+    await asyncio.sleep(0.5)
+    records = await rig.store.query_calls()
+    assert sorted(c.call_id for c in records) == sorted(lost | fresh)
+    assert all(c.ended_at is not None for c in records)
+    by_number = sorted(c.caller_number or "" for c in records)
+    assert by_number == [f"021555200{i}" for i in range(3)] + [f"021555300{i}" for i in range(2)]
+
+
+async def test_sip_call_rings_pops_answers_talks_ends_wraps_up_and_is_recorded(rig: Rig) -> None:
+    """The whole life of a call over SIP: the carrier's INVITE on DID 4001 (queue fault),
+    the ACD picks agent 80001, the agent's softphone rings and the desk gets call.ringing
+    with the customer record, the agent answers, talks, hangs up, wraps up; the record."""
+    phone = await rig.phone("8001")
+    trunk = await rig.trunk()
+    async with aiohttp.ClientSession() as http:
+        agent = await rig.client(http, "80001", extension="8001")
+        assert (await agent.ask("agent.ready"))["data"]["state"] == "ready"
+        caller = await trunk.place("4001", "0215550101", caller_name="Zhang Wei")
+        ringing = await agent.wait_for("call.ringing")
+        rang = await phone.wait_ringing(5)
+        pop = ringing["data"]
+        call_id = pop["call_id"]
+        assert pop["agent_id"] == "80001" and pop["extension"] == "8001"
+        assert pop["customer"]["name"] == "张伟" and pop["queue"] == "fault"
+        assert rang.remote_number == "0215550101"
+        await phone.answer(rang)
+        await agent.wait_for("call.answered", call_id=call_id)
+        await caller.wait_connected(5)
+        await asyncio.sleep(1.0)
+        await phone.hangup(rang)
+        ended = await agent.wait_for("call.ended", call_id=call_id)
+        assert ended["data"]["talk_s"] >= 0.9
+        await caller.wait_ended(5)
+        assert caller.ended_by == "remote"
+        await agent.wait_for("agent.state", state="wrap_up")
+        done = await agent.ask("agent.wrap_up_done", disposition="fault", resolved=True)
+        assert done["ok"] and done["data"]["state"] == "ready", done
+    await asyncio.sleep(0.3)
+    record = await rig.store.get_call(call_id)
+    assert record.outcome == "answered" and record.agent_id == "80001"
+    assert record.queue == "fault" and record.dialled_number == "4001"
+    assert record.caller_number == "0215550101" and record.trunk == "e1"
+    assert record.disposition == "fault" and record.resolved is True
+    assert record.talk_s is not None and 0.9 <= record.talk_s < 10
+    assert [leg.agent_id for leg in record.legs] == ["80001"]
+
+
+async def test_rona_an_agent_who_does_not_answer(rig: Rig) -> None:
+    """80002's phone rings and nobody picks up: after the queue's 3 s ring timeout the
+    call goes back to the queue, 80002 is not_ready (no_answer), 80003 answers it."""
+    await rig.phone("8002")  # rings, never answered
+    await rig.phone("8003", AgentPolicy(answer_delay_s=0.2, handle_time_s=1.0))
+    trunk = await rig.trunk()
+    async with aiohttp.ClientSession() as http:
+        lazy = await rig.client(http, "80002", extension="8002")
+        await lazy.ask("agent.ready")
+        sup = await rig.client(http, "90001")
+        await sup.ask("subscribe", topics=["calls", "agents"])
+        caller = asyncio.create_task(trunk.call("4000", "0215550177", hold_s=10))
+        ringing = await lazy.wait_for("call.ringing")
+        call_id = ringing["data"]["call_id"]
+        state = await lazy.wait_for("agent.state", within=8, state="not_ready")
+        assert state["data"]["reason"] == "no_answer"
+        busy = await rig.client(http, "80003", extension="8003")
+        await busy.ask("agent.ready")
+        answered = await sup.wait_for("call.answered", within=10, call_id=call_id)
+        assert answered["data"]["agent_id"] == "80003"
+        await sup.wait_for("call.ended", within=10, call_id=call_id)
+        outcome = await caller
+        assert outcome.answered and outcome.ended_by == "remote"
+    await asyncio.sleep(0.3)
+    record = await rig.store.get_call(call_id)
+    assert record.outcome == "answered" and record.agent_id == "80003"
+    assert [(leg.agent_id, leg.outcome) for leg in record.legs] == [
+        ("80002", "no_answer"),
+        ("80003", "answered"),
+    ]
+
+
+async def _answered_by_8001(rig: Rig, http: aiohttp.ClientSession) -> tuple[Client, Phone, str]:
+    phone = await rig.phone("8001")
+    trunk = await rig.trunk()
+    agent = await rig.client(http, "80001", extension="8001")
+    await agent.ask("agent.ready")
+    await trunk.place("4001", "0215550101", caller_name="Zhang Wei")
+    call_id = (await agent.wait_for("call.ringing"))["data"]["call_id"]
+    await phone.answer(await phone.wait_ringing(5))
+    await agent.wait_for("call.answered", call_id=call_id)
+    return agent, phone, call_id
+
+
+@pytest.mark.parametrize("mode", ["blind", "attended"])
+async def test_transfer_to_another_agent(rig: Rig, mode: str) -> None:
+    """Agent 80001 talks to the caller and transfers to extension 8002: blind (the
+    caller is sent to 8002 at once) or attended (80001 consults 8002, then hangs up to
+    complete). 8002 talks to the caller; one record with the transfer and both legs."""
+    target = await rig.phone("8002")
+    async with aiohttp.ClientSession() as http:
+        sup = await rig.client(http, "90001")
+        await sup.ask("subscribe", topics=["calls"])
+        agent, phone, call_id = await _answered_by_8001(rig, http)
+        await asyncio.sleep(0.5)
+        reply = await agent.ask("call.transfer", call_id=call_id, to="8002", mode=mode)
+        assert reply["ok"], reply
+        consult = await target.wait_ringing(5)
+        await target.answer(consult)
+        if mode == "attended":
+            await asyncio.sleep(0.5)  # 80001 and 8002 speak first
+            await phone.hangup()
+        transferred = await sup.wait_for("call.transferred", call_id=call_id)
+        # Hotline's blind transfer is an AMI Redirect of the caller; the model says so
+        assert transferred["data"]["kind"] == {"blind": "redirect"}.get(mode, mode)
+        assert transferred["data"]["to"] in ("PJSIP/8002", "8002")
+        await asyncio.sleep(0.5)
+        assert "1 active call" in rig.pbx.instance.rx("core show channels count")
+        await target.hangup(consult)
+        await sup.wait_for("call.ended", call_id=call_id)
+    await asyncio.sleep(0.3)
+    record = await rig.store.get_call(call_id)
+    assert record.outcome == "answered"
+    assert [(t.from_agent, t.to, t.mode) for t in record.transfers] == [("80001", "8002", mode)]
+    assert record.legs[0].agent_id == "80001"

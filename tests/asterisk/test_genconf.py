@@ -82,6 +82,15 @@ def test_trunk_limit_and_no_agi_follow_the_configuration(tmp_path: Path) -> None
     assert "TRUNK_MAX=120\n" in text and "CTI_AGI=\n" in text
 
 
+def test_agi_hand_off_when_the_configuration_has_an_ivr() -> None:
+    config = demo_config(ami_secret="x", ivr=True)
+    passwords = {name: "pw" for name in genconf.endpoints(config)}
+    text = genconf.generate(config, passwords)["extensions.conf"]
+    assert f"CTI_AGI=127.0.0.1:{config.agi.port}\n" in text
+    off = genconf.generate(config, passwords, genconf.Options(cti_agi=""))["extensions.conf"]
+    assert "CTI_AGI=\n" in off
+
+
 def test_manager_conf_grants_only_what_hotline_needs(tmp_path: Path) -> None:
     manager = _files(tmp_path, ami_port=15039)["manager.conf"]
     values = dict(re.findall(r"^(\w+) = (.*)$", manager, re.MULTILINE))
