@@ -57,9 +57,19 @@ def test_demo_runs_the_whole_call_center(
     assert (tmp_path / "hotline.db").exists()
 
 
-def test_demo_refuses_asterisk_until_it_is_wired(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--pbx", "asterisk"]) == 2
-    assert "--pbx asterisk" in capsys.readouterr().err
+def test_demo_on_asterisk_port_in_use_is_one_clear_line_before_asterisk_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the HTTP socket is made first (in the host's namespace): nothing else is started
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = ["demo", "--pbx", "asterisk", "--http-port", str(port), "--var", str(tmp_path)]
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on port {port}" in err and "Traceback" not in err
+    assert not (tmp_path / "asterisk").exists()
 
 
 def test_bench_acd_small_run_agrees_with_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
