@@ -88,14 +88,17 @@ class AmiCarrier:
         await link.wait_up(15)
         return cls(link)
 
-    async def call(self, did: str, number: str, name: str = "") -> CarrierCall:
+    async def call(
+        self, did: str, number: str, name: str = "", *, context: str = TRUNK_CONTEXT
+    ) -> CarrierCall:
         """Place a call on DID ``did`` from ``number``; returns once the trunk context
-        took it (``admitted``) or refused it (the E1 is full: congestion)."""
+        took it (``admitted``) or refused it (the E1 is full: congestion). ``context``:
+        another entry point (the app_queue comparison's ``appqueue``)."""
         call = CarrierCall(did, number)
         self.calls.append(call)
         callerid = f'"{name}" <{number}>' if name else f"<{number}>"
         headers = {
-            "Channel": f"Local/{did}@{TRUNK_CONTEXT}",
+            "Channel": f"Local/{did}@{context}",
             "Application": "Wait",
             "Data": str(CALLER_HOLDS_S),
             "CallerID": callerid,

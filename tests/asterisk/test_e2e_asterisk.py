@@ -199,11 +199,17 @@ async def rig(pbx: GeneratedAsterisk, tmp_path: Path) -> AsyncIterator[Rig]:
         http=Endpoint("127.0.0.1", 0),
         link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
     )
-    await server.start()
-    await server.link.wait_up(15)
-    carrier = await AmiCarrier.connect(
-        "127.0.0.1", pbx.ports.ami, config.ami.username, config.ami.secret
-    )
+    try:
+        await server.start()
+        await server.link.wait_up(15)
+        carrier = await AmiCarrier.connect(
+            "127.0.0.1", pbx.ports.ami, config.ami.username, config.ami.secret
+        )
+    except BaseException:
+        # the store's thread would keep the test process alive at exit
+        await server.stop()
+        await store.close()
+        raise
     r = Rig(pbx, server, store, carrier, f"http://127.0.0.1:{server.http_port}/ws")
     try:
         yield r

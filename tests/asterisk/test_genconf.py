@@ -100,6 +100,7 @@ def test_manager_conf_grants_only_what_hotline_needs(tmp_path: Path) -> None:
     assert values["deny"] == "0.0.0.0/0.0.0.0"
     assert values["secret"] == "ami-s3cret"
     assert set(values["read"].split(",")) == {"system", "call", "dialplan", "agent", "user"}
+    # no "system" even though the demo records: recordings start in the dialplan
     assert set(values["write"].split(",")) == {"call", "originate", "reporting"}
     assert "[hotline]" in manager
 

@@ -1,0 +1,244 @@
+"""``hotline bench asterisk``: queue entry to the agent's phone ringing, on real Asterisk.
+
+One run, two phases on the same Asterisk (configuration generated from the bench's
+Hotline configuration) with the same ``--agents`` pjsua2 softphones, which answer after
+0.1 s and hang up after ``--talk`` s:
+
+1. **app_queue** (the baseline): callers enter Asterisk's own queue ``hq-q``
+   (queues.conf, the same agents as static members). Entry = ``QueueCallerJoin``.
+2. **Hotline**: the Hotline server in this process routes callers waiting in
+   ``[hotline-wait]``; its agents are logged in and ready over WebSocket (wrap-up 0 s).
+   Entry = the ``Newexten`` of ``[hotline-wait]`` (where Hotline's queue starts).
+
+Callers are AMI Originates of Local channels (``--rate`` per second, each with its own
+caller number), so that at every arrival an agent is ready. The latency of a call is the
+time from the entry event reaching this process over AMI to the ringing INVITE reaching
+the agent's softphone (both read in this process, one monotonic clock). Everything runs
+in a private network namespace of its own (root needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+
+from cti.ami.codec import Message
+from cti.asterisk.instance import Ports
+from cti.asterisk.netns import PrivateNetns
+from cti.asterisk.provision import ensure_install, require_root
+from cti.asterisk.stack import AmiCarrier, GeneratedAsterisk, start_generated
+from cti.bench.stats import percentile
+from cti.center.server import Endpoint, HotlineServer
+from cti.config import Config, parse_config
+from cti.link import AMILink
+from cti.logging import configure_logging
+from cti.store import Store
+from pbx_sim.sip import AgentPolicy, Phone, Softphones
+
+PORTS: Final = Ports(ami=15038, sip=15060)
+SECRET: Final = "bench-ami-secret"
+PASSWORD: Final = "bench-password"
+
+
+def bench_config(agents: int) -> Config:
+    lines = [
+        f'[ami]\nport = {PORTS.ami}\nsecret_env = "S"',
+        '[log]\nlevel = "warning"\nformat = "json"',
+        '[skills]\ns = "everything"',
+        '[[queues]]\nname = "q"\nskills = { s = 1 }\nwrap_up_s = 0\nring_timeout_s = 15',
+        '[[trunks]]\nname = "e1"\nchannels = 30\ndefault_queue = "q"',
+    ]
+    for i in range(agents):
+        lines.append(
+            f'[[agents]]\nid = "{80001 + i}"\nextension = "{8001 + i}"\nskills = {{ s = 5 }}'
+        )
+    return parse_config(tomllib.loads("\n".join(lines)), "<bench asterisk>", env={"S": SECRET})
+
+
+class Rings:
+    """Ringing INVITEs at the softphones, by caller number."""
+
+    def __init__(self, phones: list[Phone]) -> None:
+        self.at: dict[str, float] = {}
+        self._tasks = [asyncio.create_task(self._drain(p)) for p in phones]
+
+    async def _drain(self, phone: Phone) -> None:
+        while True:
+            event = await phone.events.get()
+            if event.kind == "ringing":
+                self.at.setdefault(event.call.remote_number, event.at)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _phase(
+    pbx: GeneratedAsterisk,
+    rings: Rings,
+    args: argparse.Namespace,
+    exten: str,
+    context: str,
+    entry: Callable[[Message], str | None],
+    prefix: str,
+) -> dict[str, Any]:
+    """``--calls`` callers into ``exten@context``; latency entry event -> ring, per caller."""
+    entered: dict[str, float] = {}
+    link = AMILink("127.0.0.1", pbx.ports.ami, pbx.config.ami.username, SECRET)
+
+    def on_event(_: AMILink, msg: Message) -> None:
+        number = entry(msg)
+        if number is not None:
+            entered.setdefault(number, time.monotonic())
+
+    link.register_event("*", on_event)
+    await link.start()
+    await link.wait_up(15)
+    carrier = AmiCarrier(link)
+    numbers = [f"{prefix}{i:05d}" for i in range(args.calls)]
+    tasks = []
+    for number in numbers:
+        tasks.append(asyncio.create_task(carrier.call(exten, number, context=context)))
+        await asyncio.sleep(1.0 / args.rate)
+    await asyncio.gather(*tasks)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(n in rings.at for n in numbers):  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(args.talk + 1)
+    for call in carrier.calls:
+        await carrier.hang_up(call)
+    await carrier.close()
+    latencies = [
+        (rings.at[n] - entered[n]) * 1000 for n in numbers if n in rings.at and n in entered
+    ]
+    return {
+        "calls": args.calls,
+        "measured": len(latencies),
+        "unrung": sum(1 for n in numbers if n not in rings.at),
+        "p50_ms": round(percentile(latencies, 0.50), 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
+        "max_ms": round(max(latencies), 1) if latencies else None,
+    }
+
+
+def _app_queue_entry(msg: Message) -> str | None:
+    return msg.get("CallerIDNum") if msg.event == "QueueCallerJoin" else None
+
+
+def _hotline_entry(msg: Message) -> str | None:
+    first = msg.get("Context") == "hotline-wait" and msg.get("Priority") == "1"
+    return msg.get("CallerIDNum") if msg.event == "Newexten" and first else None
+
+
+async def _desks(server: HotlineServer, config: Config) -> list[aiohttp.ClientWebSocketResponse]:
+    http = aiohttp.ClientSession()
+    url = f"http://127.0.0.1:{server.http_port}/ws"
+    sockets = []
+    for n, agent in enumerate(config.agents):
+        ws = await http.ws_connect(url)
+        login = {"op": "login", "id": 1, "agent_id": agent.agent_id, "password": PASSWORD,
+                 "extension": agent.extension}  # fmt: skip
+        await ws.send_str(json.dumps(login))
+        await ws.send_str(json.dumps({"op": "agent.ready", "id": 2 + n}))
+        sockets.append(ws)
+
+    async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for _ in ws:
+            pass
+
+    for ws in sockets:
+        asyncio.ensure_future(drain(ws))  # noqa: RUF006 - closed with the session below
+    server._bench_http = http  # type: ignore[attr-defined]
+    return sockets
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    require_root("hotline bench asterisk")
+    config = bench_config(args.agents)
+    install = ensure_install()
+    netns = PrivateNetns.enter()
+    work = Path(tempfile.mkdtemp(prefix="hotline-bench-asterisk-"))
+    pbx = start_generated(install, config, work, ports=PORTS)
+    phones = Softphones(port=PORTS.sip)
+    store: Store | None = None
+    server: HotlineServer | None = None
+    rings: Rings | None = None
+    load_before = os.getloadavg()
+    try:
+        await phones.start()
+        policy = AgentPolicy(answer_delay_s=0.1, handle_time_s=args.talk)
+        registered = [
+            await phones.register(
+                a.extension or "", pbx.passwords[a.extension or ""], policy=policy
+            )
+            for a in config.agents
+        ]
+        rings = Rings(registered)
+        app_queue = await _phase(pbx, rings, args, "q", "appqueue", _app_queue_entry, "0101")
+        store = await Store.open(work / "hotline.db")
+        await store.seed_from_config(config, PASSWORD)
+        server = HotlineServer(config, store, ami=Endpoint("127.0.0.1", PORTS.ami),
+                               http=Endpoint("127.0.0.1", 0))  # fmt: skip
+        await server.start()
+        await server.link.wait_up(15)
+        desks = await _desks(server, config)
+        await asyncio.sleep(1.0)
+        hotline = await _phase(pbx, rings, args, "4000", "from-trunk", _hotline_entry, "0202")
+        for ws in desks:
+            await ws.close()
+        await server._bench_http.close()  # type: ignore[attr-defined]
+        return {
+            "hotline": hotline,
+            "app_queue": app_queue,
+            "agents": args.agents,
+            "rate_per_s": args.rate,
+            "target_p99_ms": 150,
+            "asterisk": pbx.instance.status().describe(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "softphone_errors": len(phones.errors),
+        }
+    finally:
+        if rings is not None:
+            await rings.close()
+        await phones.close()
+        if server is not None:
+            await server.stop()
+        if store is not None:
+            await store.close()
+        pbx.stop()
+        netns.restore()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hotline bench asterisk", description=__doc__)
+    parser.add_argument("--calls", type=int, default=200, help="callers per phase (200)")
+    parser.add_argument("--agents", type=int, default=10, help="softphone agents (10)")
+    parser.add_argument("--rate", type=float, default=4.0, help="callers per second (4)")
+    parser.add_argument("--talk", type=float, default=0.5, help="agents' talk time, s (0.5)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    configure_logging("error", "json")
+    with contextlib.suppress(KeyboardInterrupt):
+        result = asyncio.run(run(args))
+        if not args.json:
+            for name in ("hotline", "app_queue"):
+                r = result[name]
+                print(f"{name:>9}: p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  "
+                      f"({r['measured']}/{r['calls']} measured)", file=sys.stderr)  # fmt: skip
+        print(json.dumps(result))
+        return 0
+    return 130
