@@ -93,22 +93,29 @@ class EventBus:
         self._eid += 1
         frame = EventFrame(self._eid, event, ts, data, frozenset(topics), frozenset(agents))
         self._buffer.append(frame)
-        receivers: set[Subscription] = set()
-        for topic in frame.topics:
-            subs = self._by_topic.get(topic)
-            if subs:
-                receivers |= subs
+        # The connections of the agents the event is about come first: their frames are
+        # queued, and so written, before the hundreds of supervisors' (the screen pop).
+        own: set[Subscription] = set()
         for agent_id in frame.agents:
             subs = self._by_agent.get(agent_id)
             if subs:
-                receivers |= subs
-        if receivers:
+                own |= subs
+        others: set[Subscription] = set()
+        for topic in frame.topics:
+            subs = self._by_topic.get(topic)
+            if subs:
+                others |= subs
+        if own or others:
             head, tail = frame.prefix.encode(), frame.suffix.encode()
             urgent = event in URGENT_EVENTS
-            # A sink may unsubscribe a slow connection: receivers is a copy.
-            for sub in receivers:
+            # A sink may unsubscribe a slow connection: own and others are copies.
+            for sub in own:
                 seq = sub.seq = sub.seq + 1
                 sub.sink(b"%b%d%b" % (head, seq, tail), urgent)
+            for sub in others:
+                if sub not in own:
+                    seq = sub.seq = sub.seq + 1
+                    sub.sink(b"%b%d%b" % (head, seq, tail), urgent)
         return frame
 
     def resume(self, sub: Subscription, last_eid: int) -> int:

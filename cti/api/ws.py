@@ -40,7 +40,7 @@ SEND_BUFFER_BYTES: Final = 4 * 1024 * 1024  # a client this far behind is closed
 COMMANDS_PER_S: Final = 20.0  # sustained, per connection
 COMMAND_BURST: Final = 40
 CLOSE_SLOW_CONSUMER: Final = 4000  # application close code: reconnect and resume
-LAZY_FLUSH_S: Final = 0.025  # events but the screen pop wait at most this for a write
+LAZY_FLUSH_S: Final = 0.05  # events but the screen pop wait at most this for a write
 
 
 _closing: set[asyncio.Future[Any]] = set()
@@ -109,9 +109,9 @@ class Outbox:
     * **at the end of the loop pass** for frames that must not wait: replies, and
       ``call.ringing`` (the screen pop; the bus marks it urgent). Everything queued
       before them on that connection goes out in the same write, in order.
-    * **within** ``delay_s`` (25 ms) for the other events (lamps, states, statistics):
+    * **within** ``delay_s`` (50 ms) for the other events (lamps, states, statistics):
       they ride along with the next urgent write, or a timer writes them. A person
-      does not see 25 ms; the writes of a busy center drop by about half.
+      does not see 50 ms; the writes of a busy center drop by about half.
 
     Under load the passes grow and more frames share a write; a quiet connection gets
     its urgent frames at once.

@@ -287,8 +287,13 @@ class HotlineServer:
         self._run(self.center.callback_dialled(effect.call_id, ok, reason, self.clock()))
 
     async def _lookup(self, effect: LookupCaller) -> None:
-        customer = await self.store.find_customer_by_phone(effect.number)
-        history = await self.store.recent_calls(effect.number, 5, exclude_call_id=effect.call_id)
+        # Both queries at once: the screen pop often waits for them (they start when
+        # the trunk call appears, a PBX round trip before its agent's phone rings), and
+        # one after the other they cost two trips through a busy event loop.
+        customer, history = await asyncio.gather(
+            self.store.find_customer_by_phone(effect.number),
+            self.store.recent_calls(effect.number, 5, exclude_call_id=effect.call_id),
+        )
         self._run(
             self.center.caller_found(
                 effect.call_id, customer_json(customer), [call_json(c) for c in history]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cti.ami import (
@@ -530,6 +530,49 @@ def test_fuzz_only_protocol_errors_and_chunking_does_not_matter(
             # Re-encoding a decoded message and decoding it again is stable.
             again = decode([m.to_bytes()], "server")[1]
             assert again == [m] or limit < len(m.to_bytes())
+
+
+# -- look-ups on a decoded message's text ------------------------------------------------
+
+# Lines as they can come off the wire: names in any case, repeated, with colons and
+# blanks in odd places, values with colons, bare LFs, non-ASCII text.
+_NAMES = ["Event", "Channel", "channel", "CHANNEL", "Variable", "Value", "ActionID", "a:b", "X "]
+_WIRE_LINE = st.one_of(
+    st.builds(
+        lambda name, sep, value: f"{name}{sep}{value}",
+        st.sampled_from(_NAMES),
+        st.sampled_from([": ", ":", ":  ", ": :"]),
+        st.text(st.characters(exclude_characters="\r\0", codec="utf-8"), max_size=12),
+    ),
+    st.text(st.characters(exclude_characters="\r\n\0", codec="utf-8"), min_size=1, max_size=12),
+    st.sampled_from(["Channel", "x"]),  # no colon: the name is "", the line the value
+)
+_QUERIES = [*_NAMES, "event", "VALUE", "variable", "nope", "", "a", "b", "Channel\r\nValue", "x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_WIRE_LINE, min_size=1, max_size=8))
+@example(lines=["Event: X", "Channel", "Value: x"])  # a name spanning two lines
+@example(lines=["Channel:: x", "channel: y", "a:b: z", "Value:x", "X : w"])
+def test_get_on_decoded_text_equals_get_on_split_headers(lines: list[str]) -> None:
+    """``get`` on a fresh decoded message reads its text (ASCII: a scan of the
+    lower-cased copy); it must answer exactly what the split headers answer."""
+    wire = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    if wire.startswith(b"\r\n"):
+        return  # a stray empty line, not a header
+    [reference] = decoded([wire], "server")
+    assert isinstance(reference, Message)
+    split = Message(reference.pairs)
+    for query in _QUERIES:
+        [fresh] = decoded([wire], "server")
+        assert fresh.get(query) == split.get(query), query
+        [fresh] = decoded([wire], "server")
+        assert (query in fresh) == (query in split), query
+        [fresh] = decoded([wire], "server")
+        assert fresh.get(query, "default") == split.get(query, "default"), query
+    [fresh] = decoded([wire], "server")
+    assert [fresh.get(q) for q in _QUERIES] == [split.get(q) for q in _QUERIES]
+    assert fresh.action_id == split.action_id
 
 
 # -- Message API ----------------------------------------------------------------------

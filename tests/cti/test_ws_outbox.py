@@ -18,6 +18,8 @@ from aiohttp import web
 from cti.api.bus import EventBus
 from cti.api.ws import CLOSE_SLOW_CONSUMER, SEND_BUFFER_BYTES, Connection, Outbox
 
+ORDER: list[Transport] = []  # every write of every transport, in order
+
 
 class Transport:
     def __init__(self) -> None:
@@ -28,6 +30,7 @@ class Transport:
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
+        ORDER.append(self)
         self.wrote.set()
 
     def is_closing(self) -> bool:
@@ -124,6 +127,26 @@ async def test_bus_fan_out_one_write_per_connection_with_its_own_seq() -> None:
             ("call.ringing", 2, 2),
         ]
         assert frames[0]["data"] == {"caller": "张伟"}
+
+
+async def test_the_agent_the_event_is_about_is_written_first() -> None:
+    bus, outbox = EventBus(), Outbox(delay_s=10.0)
+    agents = []
+    for i in range(60):  # supervisors and agents connected in a mixed order
+        conn, transport, _ = connection(outbox)
+        if i % 6 == 0:
+            agent_id = f"8{i:04d}"
+            conn.subscription = bus.subscribe(conn.push, agent_id)  # topic "self"
+            agents.append((agent_id, transport))
+        else:
+            conn.subscription = bus.subscribe(conn.push, "90001")
+            bus.set_topics(conn.subscription, {"calls"})
+    for agent_id, transport in agents:
+        ORDER.clear()
+        bus.publish("call.ringing", {"agent_id": agent_id}, "t", ["calls"], [agent_id])
+        await asyncio.sleep(0)
+        assert len(ORDER) == 51
+        assert ORDER[0] is transport, agent_id
 
 
 async def test_frame_lengths_at_the_header_boundaries() -> None:
