@@ -8,7 +8,6 @@ Ownership and roles are checked before any action is sent; the caller of
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -22,8 +21,6 @@ if TYPE_CHECKING:
 
 INTERNAL: Final = "internal"
 OUTSIDE_PREFIX: Final = "0"  # as on the seeds' consoles: 0 + the national number
-CONFERENCE_ROOMS: Final = range(1000, 1100)
-_rooms = itertools.cycle(CONFERENCE_ROOMS)
 
 
 def _originate(device: str, exten: str, caller_id: str, **extra: str) -> PbxAction:
@@ -37,10 +34,6 @@ def _originate(device: str, exten: str, caller_id: str, **extra: str) -> PbxActi
     ]
     headers += list(extra.items())
     return PbxAction("Originate", tuple(headers), purpose=f"call {exten} from {device}")
-
-
-def _room() -> str:
-    return str(next(_rooms))
 
 
 async def call_command(
@@ -103,7 +96,8 @@ async def call_command(
             return [PbxAction("Atxfer", headers, call_id, "attended transfer")], {
                 "to": params["to"]
             }
-        room = _room()
+        # the supervisors' picker: an agent's three-party room never lands in a busy one
+        room = server.supervision.free_room()
         move = (
             ("Channel", other),
             ("Context", INTERNAL),

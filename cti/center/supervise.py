@@ -140,6 +140,9 @@ class Supervision:
         self.rules = DispatchRules(center.config)
         self.monitors: dict[str, Monitor] = {}  # by supervisor
         self.conferences: dict[str, Conference] = {}  # by room
+        # where the next room search starts: a room handed out a moment ago has no
+        # ConfBridge bridge yet, so a second request right after must not get it again
+        self._next_room = 0
         self._hinted: set[str] = set()  # extensions with a hint (their lamps come from it)
         self._hinted_from = -1
 
@@ -333,13 +336,16 @@ class Supervision:
 
     # ------------------------------------------------------------------ conferences
 
-    def _free_room(self) -> str:
+    def free_room(self) -> str:
+        """A ConfBridge room no conference (a supervisor's or an agent's) is using."""
         busy = set(self.conferences) | {
             b.conference for b in self.center.model.bridges.values() if b.conference
         }
-        for room in ROOMS:
-            if str(room) not in busy:
-                return str(room)
+        for step in range(len(ROOMS)):
+            room = str(ROOMS[(self._next_room + step) % len(ROOMS)])
+            if room not in busy:
+                self._next_room = (self._next_room + step + 1) % len(ROOMS)
+                return room
         raise ClientError("conflict", f"all {len(ROOMS)} conference rooms are in use")
 
     def _conference(self, supervisor: str, room: str, what: str) -> Conference:
@@ -358,7 +364,7 @@ class Supervision:
         *,
         group: str | None = None,
     ) -> Outcome:
-        room = self._free_room()
+        room = self.free_room()
         conf = Conference(room, supervisor, "group" if group else "select", group, now)
         members = [extension, *[e for e in extensions if e != extension]]
         if len(members) - 1 > MAX_EXTENSIONS:
