@@ -52,13 +52,13 @@ SECRET: Final = "bench-ami-secret"
 PASSWORD: Final = "bench-password"
 
 
-def bench_config(agents: int) -> Config:
+def bench_config(agents: int, channels: int = 30) -> Config:
     lines = [
         f'[ami]\nport = {PORTS.ami}\nsecret_env = "S"',
         '[log]\nlevel = "warning"\nformat = "json"',
         '[skills]\ns = "everything"',
         '[[queues]]\nname = "q"\nskills = { s = 1 }\nwrap_up_s = 0\nring_timeout_s = 15',
-        '[[trunks]]\nname = "e1"\nchannels = 30\ndefault_queue = "q"',
+        f'[[trunks]]\nname = "e1"\nchannels = {channels}\ndefault_queue = "q"',
     ]
     for i in range(agents):
         lines.append(
@@ -223,15 +223,132 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         netns.restore()
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def saturate(args: argparse.Namespace) -> dict[str, Any]:
+    """``--saturate S``: ``--channels`` callers kept up for S seconds (as one hangs up,
+    the next dials), every one answered by one of as many agents; then every record is
+    checked: one per admitted call, none lost, none left in progress. CPU of Asterisk
+    and of this process (the Hotline server, its desks, the carrier) over the run."""
+    require_root("hotline bench asterisk")
+    config = bench_config(args.channels, args.channels)
+    install = ensure_install()
+    netns = PrivateNetns.enter()
+    work = Path(tempfile.mkdtemp(prefix="hotline-bench-asterisk-"))
+    pbx = start_generated(install, config, work, ports=PORTS)
+    phones = Softphones(port=PORTS.sip)
+    store = await Store.open(work / "hotline.db")
+    await store.seed_from_config(config, PASSWORD)
+    server = HotlineServer(config, store, ami=Endpoint("127.0.0.1", PORTS.ami),
+                           http=Endpoint("127.0.0.1", 0))  # fmt: skip
+    link = AMILink("127.0.0.1", PORTS.ami, config.ami.username, SECRET)
+    ended: dict[str, asyncio.Event] = {}
+
+    def on_hangup(_: AMILink, msg: Message) -> None:
+        event = ended.get(msg.get("Channel") or "")
+        if event is not None:
+            event.set()
+
+    link.register_event("Hangup", on_hangup)
+    counts = {"placed": 0, "admitted": 0, "refused": 0}
+    try:
+        await phones.start()
+        policy = AgentPolicy(answer_delay_s=0.2, handle_time_s=args.talk, spread=0.5)
+        for a in config.agents:
+            ext = a.extension or ""
+            await phones.register(ext, pbx.passwords[ext], policy=policy)
+        await server.start()
+        await server.link.wait_up(15)
+        desks = await _desks(server, config)
+        await link.start()
+        await link.wait_up(15)
+        carrier = AmiCarrier(link)
+        await asyncio.sleep(1.0)
+        assert pbx.instance.pid is not None
+        cpu0 = (_cpu_s(pbx.instance.pid), _cpu_s(os.getpid()), time.monotonic())
+        stop_at = time.monotonic() + args.saturate
+        peak = live = 0
+
+        async def line(n: int) -> None:
+            nonlocal peak, live
+            k = 0
+            while time.monotonic() < stop_at:
+                k += 1
+                counts["placed"] += 1
+                call = await carrier.call("4000", f"03{n:03d}{k:05d}")
+                if not call.admitted or call.channel is None:
+                    counts["refused"] += 1
+                    await asyncio.sleep(1.0)
+                    continue
+                counts["admitted"] += 1
+                done = ended.setdefault(call.channel, asyncio.Event())
+                live += 1
+                peak = max(peak, live)
+                await done.wait()
+                live -= 1
+                ended.pop(call.channel, None)
+
+        await asyncio.gather(*(line(n) for n in range(args.channels)))
+        cpu1 = (_cpu_s(pbx.instance.pid), _cpu_s(os.getpid()), time.monotonic())
+        await asyncio.sleep(2.0)
+        for ws in desks:
+            await ws.close()
+        await server._bench_http.close()  # type: ignore[attr-defined]
+        records: list[Any] = []
+        while page := await store.query_calls(limit=1000, offset=len(records)):
+            records += page
+        outcomes: dict[str, int] = {}
+        for r in records:
+            outcomes[str(r.outcome)] = outcomes.get(str(r.outcome), 0) + 1
+        wall = cpu1[2] - cpu0[2]
+        return {
+            "channels": args.channels,
+            "seconds": round(wall, 1),
+            "calls": counts,
+            "peak_concurrent_calls": peak,
+            "records": len(records),
+            "distinct_record_ids": len({r.call_id for r in records}),
+            "outcomes": outcomes,
+            "lost_records": counts["admitted"] - len(records),
+            "cpu_asterisk_pct": round(100 * (cpu1[0] - cpu0[0]) / wall, 1),
+            "cpu_hotline_process_pct": round(100 * (cpu1[1] - cpu0[1]) / wall, 1),
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "softphone_errors": len(phones.errors),
+            "pbx_action_errors": server.stats["pbx_action_errors"],
+        }
+    finally:
+        await link.close()
+        await phones.close()
+        await server.stop()
+        await store.close()
+        pbx.stop()
+        netns.restore()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline bench asterisk", description=__doc__)
     parser.add_argument("--calls", type=int, default=200, help="callers per phase (200)")
     parser.add_argument("--agents", type=int, default=10, help="softphone agents (10)")
     parser.add_argument("--rate", type=float, default=4.0, help="callers per second (4)")
     parser.add_argument("--talk", type=float, default=0.5, help="agents' talk time, s (0.5)")
+    parser.add_argument(
+        "--saturate",
+        type=float,
+        default=None,
+        metavar="S",
+        help="instead: keep --channels calls up for S seconds, check records",
+    )
+    parser.add_argument("--channels", type=int, default=30, help="trunk limit and agents (30)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     configure_logging("error", "json")
+    if args.saturate is not None:
+        print(json.dumps(asyncio.run(saturate(args))))
+        return 0
     with contextlib.suppress(KeyboardInterrupt):
         result = asyncio.run(run(args))
         if not args.json:
