@@ -279,6 +279,14 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
     world.set_var(chan, "DIALEDPEERNUMBER", answered.variables.get("DIALEDPEERNUMBER", ""))
     # The answered leg leaves the dialled extension before DialEnd is published (04a).
     world.set_position(answered, answered.context, "", 1)
+    sub = callee_gosub(args[2] if len(args) > 2 else "")
+    if sub is not None:
+        # U(): the callee runs the routine once answered, before the bridge, and Asterisk
+        # 22 publishes DialEnd ANSWER only after it (its MixMonitorStart comes first:
+        # tests/asterisk/test_recording_dialplan_asterisk.py).
+        yield from run_gosub(world, answered, *sub)
+        if answered.dead:
+            return 0
     world.emit("DialEnd", chan, answered.snapshot("Dest"), (("DialStatus", "ANSWER"),))
     for leg in legs:
         if leg is not answered:
@@ -286,12 +294,6 @@ def app_dial(world: World, chan: Channel, data: str) -> Generator[float | None, 
             world.destroy(leg, CAUSE_ANSWERED_ELSEWHERE)
     if chan.state != UP:
         answer(world, chan)
-    sub = callee_gosub(args[2] if len(args) > 2 else "")
-    if sub is not None:
-        # U(): the callee runs the routine after its answer, before the bridge.
-        yield from run_gosub(world, answered, *sub)
-        if answered.dead:
-            return 0
     answer_time = world.now
     # The answered callee carries Normal Clearing (04b: the trunk party's BYE shows
     # HangupRequest Cause 16).

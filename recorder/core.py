@@ -184,8 +184,19 @@ Output = PbxAction | Publish | Opened | Closed | NeverStarted
 
 
 class Recorder:
-    def __init__(self, config: RecordingConfig, pbx_dir: str) -> None:
+    def __init__(
+        self,
+        config: RecordingConfig,
+        pbx_dir: str,
+        *,
+        on_output: Callable[[list[Output]], None] | None = None,
+    ) -> None:
+        """``on_output`` receives what happens outside :meth:`on_event` (a recording the
+        dialplan started before the center reported the answer); without it, those
+        outputs collect in :attr:`outbox`."""
         self.config = config
+        self.outbox: list[Output] = []
+        self._on_output = on_output or self.outbox.extend
         self.pbx_dir = pbx_dir.rstrip("/") or "/"
         self.calls: dict[str, CallInfo] = {}  # answered calls by call id
         self.by_channel: dict[str, Recording] = {}  # live recordings by the agent's leg
@@ -194,6 +205,9 @@ class Recorder:
         self._told: dict[str, str] = {}  # by call id: the RECORD_VARIABLE value set last
         self._numbers: dict[str, int] = {}  # by call id: recordings numbered so far
         self._caller_of: dict[str, str] = {}  # caller's channel -> call id (offered())
+        # MixMonitorStart on a leg not known yet -> when. Asterisk runs Dial's U() routine
+        # before it publishes DialEnd ANSWER, so the dialplan's start comes first.
+        self._early: dict[str, float] = {}
 
     # ------------------------------------------------------------------ inputs
 
@@ -253,6 +267,9 @@ class Recorder:
             # value: a later offer of this call compares with it.)
             rec = self._recording(info, plan, on_demand=False, by_dialplan=True, now=now)
             self.by_channel[channel] = rec
+            started = self._early.pop(channel, None)
+            if started is not None:  # its MixMonitorStart came before the answer
+                self._on_output(self._apply(rec, "start", started))
             return []
         if not self.config.policy(queue).records(call_id):
             return []
@@ -308,6 +325,7 @@ class Recorder:
         name = msg.event
         channel = msg.get("Channel") or ""
         if name == "Hangup":
+            self._early.pop(channel, None)
             out = self._stop(channel, now)
             offered = self._caller_of.pop(channel, None)
             if offered is not None:
@@ -322,6 +340,8 @@ class Recorder:
             return out
         rec = self.by_channel.get(channel)
         if rec is None:
+            if name == "MixMonitorStart" and channel:
+                self._early[channel] = now
             return []
         if name == "MixMonitorStart":
             return self._apply(rec, "start", now)
@@ -339,6 +359,8 @@ class Recorder:
             out += self._stop(channel, now)
         for channel in [c for c in self._call_of_channel if not alive(c)]:
             self.calls.pop(self._call_of_channel.pop(channel), None)
+        for channel in [c for c in self._early if not alive(c)]:
+            del self._early[channel]
         for channel in [c for c in self._caller_of if not alive(c)]:
             self._ended(self._caller_of.pop(channel))
         return out

@@ -61,7 +61,7 @@ class RecordingService:
         self.settings = config.recording
         self.dir = Path(config.store.recordings_dir).absolute()
         pbx_dir = self.settings.pbx_dir or str(self.dir)
-        self.core = Recorder(self.settings, pbx_dir)
+        self.core = Recorder(self.settings, pbx_dir, on_output=self.handle)
         self.index = RecordingIndex(store)
         self._run = run
         self.clock = clock

@@ -266,3 +266,26 @@ def test_a_policy_recording_the_dialplan_never_started_is_reported_when_the_leg_
     [lost] = [o for o in out if isinstance(o, NeverStarted)]
     assert lost.recording.recording_id == "c1-r1"
     assert states(out) == []  # nothing was published as started: nothing to stop
+
+
+def test_the_dialplans_start_may_come_before_the_answer() -> None:
+    """Asterisk runs Dial's U() routine before it publishes DialEnd ANSWER."""
+    seen: list[object] = []
+    rec = Recorder(CONFIG, "/rec", on_output=seen.extend)
+    rec.offered("c1", CALLER_CH, "fault", T0)
+    assert rec.on_event(event("MixMonitorStart"), T0 + 1) == []  # not known yet
+    assert answered(rec, "fault") == []
+    assert states(seen) == ["started"]
+    [opened] = [o for o in seen if isinstance(o, Opened)]
+    assert opened.recording.started_at == T0 + 1
+    assert rec.state_of("c1") == "recording"
+    assert states(rec.on_event(event("Hangup"), T0 + 9)) == ["stopped"]
+
+
+def test_an_early_start_of_a_leg_that_hung_up_is_forgotten() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    rec.on_event(event("MixMonitorStart"), T0)
+    rec.on_event(event("Hangup"), T0 + 1)
+    rec.offered("c1", CALLER_CH, "fault", T0 + 2)
+    answered(rec, "fault")
+    assert rec.outbox == [] and rec.state_of("c1") is None
