@@ -33,6 +33,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -423,6 +424,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if proc is not None and proc.returncode is None:
                 proc.terminate()
                 await proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def _connect(
