@@ -179,7 +179,7 @@ async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         simulated = simulated[: args.agents]
     sim_args = build_parser().parse_args(
         [
-            "--ami-port", "0", "--ami-user", config.ami.username, "--ami-secret", ami_secret,
+            "--ami-port", "0", "--ami-user", config.ami.username, f"--ami-secret={ami_secret}",
             "--agents", str(len(simulated)), "--answer-delay", str(args.answer_delay),
             "--spool-dir", str(Path(args.var) / "spool"),
         ]
