@@ -202,7 +202,7 @@ class Recorder:
         self.by_channel: dict[str, Recording] = {}  # live recordings by the agent's leg
         self._call_of_channel: dict[str, str] = {}
         self._planned: dict[str, Planned] = {}  # by call id: the dialplan will record
-        self._told: dict[str, str] = {}  # by call id: the RECORD_VARIABLE value set last
+        self._told: dict[str, str] = {}  # caller's channel -> its RECORD_VARIABLE value
         self._numbers: dict[str, int] = {}  # by call id: recordings numbered so far
         self._caller_of: dict[str, str] = {}  # caller's channel -> call id (offered())
         # MixMonitorStart on a leg not known yet -> when. Asterisk runs Dial's U() routine
@@ -233,16 +233,15 @@ class Recorder:
             value = plan.pbx_file
         else:
             self._planned.pop(call_id, None)
-        if self._told.get(call_id, "") == value:
+        if self._told.get(channel, "") == value:
             return []
-        self._told[call_id] = value
+        self._told[channel] = value
         headers = (("Channel", channel), ("Variable", RECORD_VARIABLE), ("Value", value))
         return [PbxAction("Setvar", headers, call_id, "recording decision for the dialplan")]
 
     def _ended(self, call_id: str) -> None:
         """The caller hung up: forget what was planned for the call."""
         self._planned.pop(call_id, None)
-        self._told.pop(call_id, None)
         self._numbers.pop(call_id, None)
 
     def answered(
@@ -326,6 +325,7 @@ class Recorder:
         channel = msg.get("Channel") or ""
         if name == "Hangup":
             self._early.pop(channel, None)
+            self._told.pop(channel, None)
             out = self._stop(channel, now)
             offered = self._caller_of.pop(channel, None)
             if offered is not None:
@@ -361,6 +361,8 @@ class Recorder:
             self.calls.pop(self._call_of_channel.pop(channel), None)
         for channel in [c for c in self._early if not alive(c)]:
             del self._early[channel]
+        for channel in [c for c in self._told if not alive(c)]:
+            del self._told[channel]
         for channel in [c for c in self._caller_of if not alive(c)]:
             self._ended(self._caller_of.pop(channel))
         return out

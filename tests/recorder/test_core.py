@@ -289,3 +289,13 @@ def test_an_early_start_of_a_leg_that_hung_up_is_forgotten() -> None:
     rec.offered("c1", CALLER_CH, "fault", T0 + 2)
     answered(rec, "fault")
     assert rec.outbox == [] and rec.state_of("c1") is None
+
+
+def test_the_variable_is_per_caller_channel_a_callbacks_new_channel_gets_it_too() -> None:
+    rec = Recorder(CONFIG, "/rec")
+    [first] = rec.offered("c1", CALLER_CH, "fault", T0)
+    [second] = rec.offered("c1", "Local/0215550101@hotline-callback-0000001;2", "fault", T0 + 60)
+    assert dict(second.headers)["Channel"].startswith("Local/0215550101@")
+    assert (
+        dict(second.headers)["Value"] == dict(first.headers)["Value"] == "/rec/2026/11/21/c1-r1.wav"
+    )
