@@ -167,8 +167,12 @@ def test_second_start_is_fast(
     asterisk_install: Install, asterisk: AsteriskInstance, tmp_path: Path
 ) -> None:
     asterisk.stop()
+    stamp = asterisk_install.root.parent / "stamp.json"  # chroot: <cache>/root
+    stamp_before = stamp.stat().st_mtime_ns if stamp.exists() else None
     t0 = time.monotonic()
     install = ensure_install()  # cached: reads the stamp
+    # cached means not provisioned again: a new build writes a new stamp
+    assert (stamp.stat().st_mtime_ns if stamp.exists() else None) == stamp_before
     instance = AsteriskInstance(install, LAB_CONFIG, LAB_PORTS, state_dir=tmp_path)
     try:
         ready = instance.start()
@@ -179,7 +183,9 @@ def test_second_start_is_fast(
             f"{ready:.3f} s, with provisioning check {total:.3f} s"
         )
         assert install == asterisk_install
-        assert total < 2.0
+        # "the second start takes seconds" (0.7 s on a quiet machine, the README has the
+        # figure); the bound leaves room for a loaded 2-core CI machine
+        assert total < 10.0
     finally:
         instance.stop()
 
