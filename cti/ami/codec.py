@@ -73,26 +73,22 @@ class Message:
     Look-ups ignore case and return the first occurrence; ``get_all`` returns every value
     of a repeated header. Messages are immutable and compare by their pairs.
 
-    A decoded message keeps its text and splits it into headers only when it must:
-    ``event``, ``response``, ``action`` and ``kind`` are answered from the first line when
-    it is ``Event: ...`` (as Asterisk sends it), so a dispatcher that drops most events by
-    name (VarSet, TestEvent, RTCP...) never pays for splitting them; and while the text
-    is ASCII (almost every event), ``get`` finds the header in a lower-cased copy of it,
-    which costs a fraction of splitting twenty headers to read three.
+    A decoded message keeps its text and splits it into headers on first use: ``event``,
+    ``response``, ``action`` and ``kind`` are answered from the first line when it is
+    ``Event: ...`` (as Asterisk sends it), so a dispatcher that drops most events by name
+    (VarSet, TestEvent, RTCP...) never pays for splitting them.
     """
 
-    __slots__ = ("_index", "_lower", "_pairs", "_text")
+    __slots__ = ("_index", "_pairs", "_text")
 
     _pairs: tuple[tuple[str, str], ...] | None
     _text: str | None
     _index: dict[str, str] | None
-    _lower: str | None
 
     def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
         self._pairs = tuple([(name, value) for name, value in pairs])
         self._text = None
         self._index = None
-        self._lower = None
 
     @property
     def pairs(self) -> tuple[tuple[str, str], ...]:
@@ -119,16 +115,7 @@ class Message:
     def get(self, name: str, default: _T) -> str | _T: ...
     def get(self, name: str, default: _T | None = None) -> str | _T | None:
         """The value of the first header called ``name`` (any case), else ``default``."""
-        key = name.lower()
-        if self._index is None:
-            text = self._text
-            if text is not None and text.isascii() and _plain_name(key):
-                lowered = self._lower
-                if lowered is None:
-                    lowered = self._lower = text.lower()
-                value = _scan(text, lowered, key)
-                return default if value is None else value
-        return self._lookup().get(key, default)
+        return self._lookup().get(name.lower(), default)
 
     def get_all(self, name: str) -> list[str]:
         """Every value of the headers called ``name`` (any case), in order."""
@@ -136,13 +123,13 @@ class Message:
         return [value for key, value in self.pairs if key.lower() == wanted]
 
     def __getitem__(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return value
+        try:
+            return self._lookup()[name.lower()]
+        except KeyError:
+            raise KeyError(name) from None
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        return isinstance(name, str) and name.lower() in self._lookup()
 
     def _first(self, prefix: str, lower: str) -> str | None:
         # Fast path: Asterisk puts Event/Response/Action first, spelt like this.
@@ -155,7 +142,7 @@ class Message:
             pairs = self._pairs
             if pairs and pairs[0][0] == prefix[:-2]:
                 return pairs[0][1]
-        return self.get(lower)
+        return self._lookup().get(lower)
 
     @property
     def event(self) -> str | None:
@@ -180,12 +167,10 @@ class Message:
             # Most events have none: answered without splitting the headers (the link
             # asks every event while an action is pending). A case-insensitive regex
             # costs ten times this.
-            lowered = self._lower
-            if lowered is None:
-                lowered = self._lower = text.lower()
+            lowered = text.lower()
             if not lowered.startswith("actionid:") and "\nactionid:" not in lowered:
                 return None
-        return self.get("actionid")
+        return self._lookup().get("actionid")
 
     @property
     def kind(self) -> Kind:
@@ -245,28 +230,6 @@ class Message:
         return f"Message({list(self.pairs)!r})"
 
 
-def _plain_name(key: str) -> bool:
-    """A name that can only match at the start of a header line (no colon, CR or LF)."""
-    return bool(key) and ":" not in key and "\n" not in key and "\r" not in key
-
-
-def _scan(text: str, lowered: str, key: str) -> str | None:
-    """The value of the first header whose lower-cased name is ``key`` (no colon in it),
-    read from a message's ASCII text and its lower-cased copy (same offsets); what
-    :func:`_split_headers` would give for it."""
-    probe = key + ":"
-    if lowered.startswith(probe):
-        start = len(probe)
-    else:
-        at = lowered.find("\r\n" + probe)
-        if at < 0:
-            return None
-        start = at + 2 + len(probe)
-    end = text.find("\r\n", start)
-    value = text[start:] if end < 0 else text[start:end]
-    return value[1:] if value[:1] == " " else value
-
-
 def _split_headers(text: str) -> tuple[tuple[str, str], ...]:
     """Header lines of one message (no empty lines, no final CRLFCRLF) -> pairs."""
     pairs: list[tuple[str, str]] = []
@@ -305,7 +268,6 @@ def _message(part: bytearray) -> Message:
     msg._text = part.decode("utf-8", "replace")
     msg._pairs = None
     msg._index = None
-    msg._lower = None
     return msg
 
 
