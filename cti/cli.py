@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "supervisor": ("cti.bench.supervisor", "barge-in and force release round trip on pbx_sim"),
     "recordings": ("cti.bench.recordings", "recording search over 1,000,000 indexed recordings"),
     "ivr": ("cti.bench.ivr", "callers inside IVR flows on pbx_sim, AGI round trips"),
+    "console": ("cti.bench.console", "the web console in chromium, 1,000 lamps, 500 agents"),
 }
 
 

@@ -43,11 +43,17 @@ export class SupervisorView {
   attach(client) {
     this.client = client;
     if (!this.ticker) this.ticker = setInterval(() => this._tick(), 1000);
+    if (!this.blinker) {
+      const field = $("lamp-groups");
+      this.blinker = setInterval(() => frames.schedule("blink", () => field.classList.toggle("blink")), 500);
+    }
   }
 
   detach() {
     clearInterval(this.ticker);
+    clearInterval(this.blinker);
     this.ticker = null;
+    this.blinker = null;
     this.client = null;
   }
 
