@@ -229,21 +229,7 @@ async def run_demo(args: argparse.Namespace) -> dict[str, Any]:
             assert agent.extension is not None
             bot = AgentBot(url, agent.agent_id, agent.extension, password, args.seed + i)
             tasks.append(asyncio.create_task(bot.run()))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        started = time.monotonic()
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.every)
-            elapsed = time.monotonic() - started
-            if not args.json:
-                print(status_line(server, callers, elapsed), flush=True)
-            if args.duration is not None and elapsed >= args.duration:
-                break
-        return summary(server, callers, time.monotonic() - started)
+        return await run_until_stopped(server, callers.tally, args)
     finally:
         for task in tasks:
             task.cancel()
@@ -263,8 +249,30 @@ def simulated_text(simulated: list[AgentConfig]) -> str:
     )
 
 
-def status_line(server: HotlineServer, callers: Callers, elapsed: float) -> str:
-    s = summary(server, callers, elapsed)
+async def run_until_stopped(
+    server: HotlineServer, tally: Tally, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Print a status line every ``args.every`` seconds until Ctrl-C, SIGTERM or
+    ``args.duration``; the summary of the run (both PBXs' demos end this way)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), args.every)
+        elapsed = time.monotonic() - started
+        if not args.json:
+            print(status_line(server, tally, elapsed), flush=True)
+        if args.duration is not None and elapsed >= args.duration:
+            break
+    return summary(server, tally, time.monotonic() - started)
+
+
+def status_line(server: HotlineServer, tally: Tally, elapsed: float) -> str:
+    s = summary(server, tally, elapsed)
     return (
         f"t={elapsed:5.0f}s  trunk {s['trunk_busy']}/{s['trunk_capacity']}  "
         f"offered {s['offered']}  answered {s['answered']}  abandoned {s['abandoned']}  "
@@ -272,16 +280,16 @@ def status_line(server: HotlineServer, callers: Callers, elapsed: float) -> str:
     )
 
 
-def summary(server: HotlineServer, callers: Callers, elapsed: float) -> dict[str, Any]:
+def summary(server: HotlineServer, tally: Tally, elapsed: float) -> dict[str, Any]:
     center = server.center
     states = Counter(v.state.value for v in center.acd.agents())
-    events = callers.tally.events
+    events = tally.events
     waiting = sum(center.acd.queue_stats(q, time.time()).waiting for q in center.acd.queue_names())
     trunk = server.config.trunks[0] if server.config.trunks else None
     return {
         "elapsed_s": round(elapsed, 1),
-        "offered": callers.tally.offered,
-        "blocked": callers.tally.blocked,
+        "offered": tally.offered,
+        "blocked": tally.blocked,
         "queued": events["call.queued"],
         "answered": events["call.answered"],
         "abandoned": events["call.abandoned"],

@@ -266,24 +266,41 @@ def _over_ami(args: argparse.Namespace, show: bool) -> int:
     sim = AmiTrunkSim(args, callers)
     started = time.monotonic()
     asyncio.run(sim.run(args.duration, show))
-    c = sim.counts
+    report = real_time_report(
+        args, callers, sim.counts, sim.max_concurrent, sim.waits, time.monotonic() - started
+    )
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+    return 0
+
+
+def real_time_report(
+    args: argparse.Namespace,
+    callers: Callers,
+    counts: dict[str, int],
+    max_concurrent: int,
+    waits: list[float],
+    wall_s: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The JSON report of a run against a real PBX (over AMI or SIP): what was measured
+    beside what Erlang B and C predict for the same offered load."""
     offered_erlangs = callers.offered_erlangs
     report: dict[str, Any] = {
-        **c,
-        "max_concurrent": sim.max_concurrent,
-        "blocking": round(c["blocked"] / c["offered"], 5) if c["offered"] else None,
-        "asa_s": round(sum(sim.waits) / len(sim.waits), 3) if sim.waits else None,
+        **counts,
+        "max_concurrent": max_concurrent,
+        "blocking": round(counts["blocked"] / counts["offered"], 5) if counts["offered"] else None,
+        "asa_s": round(sum(waits) / len(waits), 3) if waits else None,
+        **extra,
         "offered_erlangs": round(offered_erlangs, 3),
         "erlang_b_blocking": round(erlang_b(offered_erlangs, args.channels), 5),
         "channels": args.channels,
         "agents": args.agents,
-        "wall_s": round(time.monotonic() - started, 2),
+        "wall_s": round(wall_s, 2),
     }
     if args.agents:
         report["erlang_c_wait_probability"] = round(erlang_c(offered_erlangs, args.agents), 4)
         report["erlang_c_asa_s"] = round(erlang_c_asa(offered_erlangs, args.agents, args.hold), 3)
-    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
-    return 0
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

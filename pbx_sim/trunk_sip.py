@@ -20,8 +20,8 @@ import sys
 import time
 from typing import Any, Final
 
-from pbx_sim.erlang import erlang_b, erlang_c, erlang_c_asa
 from pbx_sim.sip import CallOutcome, SoftphoneError, Softphones, TrunkCaller
+from pbx_sim.trunk_sim import real_time_report
 from pbx_sim.workload import Callers
 
 SECRET_ENV: Final = "HOTLINE_TRUNK_SIM_SIP_SECRET"
@@ -99,26 +99,12 @@ async def _run(args: argparse.Namespace, secret: str, show: bool) -> dict[str, A
         sim = SipTrunkSim(args, callers, trunk)
         await sim.run(args.duration, show)
         problems = list(phones.errors)
-    c = sim.counts
-    offered_erlangs = callers.offered_erlangs
-    report: dict[str, Any] = {
-        **c,
-        "max_concurrent": sim.max_concurrent,
-        "blocking": round(c["blocked"] / c["offered"], 5) if c["offered"] else None,
-        "asa_s": round(sum(sim.waits) / len(sim.waits), 3) if sim.waits else None,
-        "queued_fraction": None,  # not visible in SIP
-        "offered_erlangs": round(offered_erlangs, 3),
-        "erlang_b_blocking": round(erlang_b(offered_erlangs, args.channels), 5),
-        "channels": args.channels,
-        "agents": args.agents,
-        "sip_codes": sim.codes,
-        "problems": problems,
-        "wall_s": round(time.monotonic() - started, 2),
-    }
-    if args.agents:
-        report["erlang_c_wait_probability"] = round(erlang_c(offered_erlangs, args.agents), 4)
-        report["erlang_c_asa_s"] = round(erlang_c_asa(offered_erlangs, args.agents, args.hold), 3)
-    return report
+    return real_time_report(
+        args, callers, sim.counts, sim.max_concurrent, sim.waits, time.monotonic() - started,
+        queued_fraction=None,  # not visible in SIP
+        sip_codes=sim.codes,
+        problems=problems,
+    )  # fmt: skip
 
 
 def over_sip(args: argparse.Namespace, show: bool) -> dict[str, Any] | int:

@@ -22,9 +22,7 @@ import contextlib
 import json
 import random
 import secrets
-import signal
 import socket
-import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,9 +37,8 @@ from cti.demo import (
     PERSON_AGENT,
     AgentBot,
     Tally,
+    run_until_stopped,
     simulated_text,
-    status_line,
-    summary,
 )
 from cti.store import Store
 from pbx_sim.sip import AgentPolicy, PhoneCall, Softphones, TrunkCaller
@@ -175,21 +172,7 @@ async def run_demo(args: argparse.Namespace, http_sock: socket.socket) -> dict[s
                     await asyncio.sleep(0.05)
         callers = SipCallers(trunk, server, args)
         tasks.append(asyncio.create_task(callers.run()))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        started = time.monotonic()
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.every)
-            elapsed = time.monotonic() - started
-            if not args.json:
-                print(status_line(server, callers, elapsed), flush=True)  # type: ignore[arg-type]
-            if args.duration is not None and elapsed >= args.duration:
-                break
-        result = summary(server, callers, time.monotonic() - started)  # type: ignore[arg-type]
+        result = await run_until_stopped(server, callers.tally, args)
         result["pbx"] = "asterisk"
         result["softphone_errors"] = len(phones.errors)
         return result

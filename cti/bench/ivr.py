@@ -36,7 +36,7 @@ from typing import Any, Final
 import uvloop
 from panoramisk.fast_agi import Application, Request
 
-from cti.bench.stats import percentile
+from cti.bench.stats import percentile, progress_line
 from cti.center.server import settle_heap
 from cti.config import demo_config
 from cti.logging import configure_logging
@@ -275,11 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.callers < 1 or args.duration <= 0:
         parser.error("--callers must be at least 1 and --duration positive")
     configure_logging("warning", "json", stream=sys.stderr)
-    show = sys.stderr.isatty() and not args.json
-
-    def progress(text: str) -> None:
-        if show:
-            print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
+    progress = progress_line(args.json)
 
     uvloop.install()
     result = asyncio.run(run(args, progress))

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cti.bench.stats import percentile
+from cti.bench.stats import percentile, progress_line
 from cti.logging import configure_logging
 from cti.store import Store, normalize_phone
 from recorder.index import RecordingIndex, SearchFilter, search_sql
@@ -271,11 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dir is not None and not os.path.isdir(args.dir):
         parser.error(f"--dir {args.dir}: not a directory")
     configure_logging("warning", "json", stream=sys.stderr)
-    show = sys.stderr.isatty() and not args.json
-
-    def progress(text: str) -> None:
-        if show:
-            print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
+    progress = progress_line(args.json)
 
     result = asyncio.run(run(args, progress))
     progress("")

@@ -20,7 +20,6 @@ import argparse
 import gc
 import json
 import random
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from acd import (
     QueueSpec,
     Strategy,
 )
-from cti.bench.stats import percentile
+from cti.bench.stats import percentile, progress_line
 
 STRATEGIES = list(Strategy)
 
@@ -247,11 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
 
-    show = sys.stderr.isatty() and not args.json
-
-    def progress(text: str) -> None:
-        if show:
-            print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
+    progress = progress_line(args.json)
 
     work = make_workload(args.agents, args.skills, args.seed)
     progress("measuring memory per idle agent")

@@ -1,8 +1,10 @@
-"""The one percentile every benchmark reports (nearest rank on the sorted values)."""
+"""What every benchmark shares: the one percentile they report (nearest rank on the sorted
+values) and the progress line they show on a terminal."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -11,3 +13,15 @@ def percentile(values: Iterable[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return float(ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))])
+
+
+def progress_line(json_output: bool) -> Callable[[str], None]:
+    """A writer of one self-erasing status line on stderr: silent with ``--json`` or when
+    stderr is not a terminal, so a benchmark's JSON line stays the last thing printed."""
+    show = sys.stderr.isatty() and not json_output
+
+    def progress(text: str) -> None:
+        if show:
+            print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
+
+    return progress

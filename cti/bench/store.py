@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cti.bench.stats import percentile
+from cti.bench.stats import percentile, progress_line
 from cti.logging import configure_logging
 from cti.store import CallLeg, CallOutcome, CallRecord, Store, Synchronous, normalize_phone
 
@@ -282,11 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--dir {args.dir}: not a directory")
     configure_logging("warning", "json", stream=sys.stderr)
 
-    show = sys.stderr.isatty() and not args.json
-
-    def progress(text: str) -> None:
-        if show:
-            print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
+    progress = progress_line(args.json)
 
     result = asyncio.run(run(args, progress))
     progress("")

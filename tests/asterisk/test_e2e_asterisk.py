@@ -13,7 +13,6 @@ endpoint; agents' phones are pjsua2 softphones registered with the generated pas
 from __future__ import annotations
 
 import asyncio
-import json
 import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from cti.config import Config, parse_config
 from cti.link import LinkSettings
 from cti.store import Store
 from pbx_sim.sip import AgentPolicy, Phone, Softphones, TrunkCaller
+from tests.harness import Client
 
 pytestmark = pytest.mark.asterisk
 
@@ -118,41 +118,6 @@ def pbx(generated: GeneratedAsterisk) -> GeneratedAsterisk:
     if not generated.instance.status().running:
         generated.instance.start()
     return generated
-
-
-class Client:
-    """A WebSocket client like any agent desktop or supervisor console."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.events: list[dict[str, Any]] = []
-        self._n = 0
-
-    async def ask(self, op: str, **params: Any) -> dict[str, Any]:
-        self._n += 1
-        await self.ws.send_str(json.dumps({"op": op, "id": self._n, **params}))
-        while True:
-            msg = json.loads(await asyncio.wait_for(self.ws.receive_str(), 10))
-            if msg["type"] == "reply" and msg["id"] == self._n:
-                return msg  # type: ignore[no-any-return]
-            self.events.append(msg)
-
-    async def wait_for(self, event: str, within: float = 10, **match: Any) -> dict[str, Any]:
-        for seen in self.events:
-            if seen["event"] == event and all(seen["data"].get(k) == v for k, v in match.items()):
-                self.events.remove(seen)
-                return seen
-        async with asyncio.timeout(within):
-            while True:
-                msg = json.loads(await self.ws.receive_str())
-                if msg["type"] != "event":
-                    continue
-                if msg["event"] == event and all(msg["data"].get(k) == v for k, v in match.items()):
-                    return msg  # type: ignore[no-any-return]
-                self.events.append(msg)
-
-    def seen(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("event") == event]
 
 
 @dataclass

@@ -23,21 +23,10 @@ from typing import Any
 
 import pytest
 
+from cti.bench.console import CHROMIUM, CHROMIUM_ARGS
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags Chromium's own connections get refused here
-# and slow everything down; a fresh profile per launch comes from Playwright.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "console-test-pw"
 REPO = Path(__file__).resolve().parents[2]
 

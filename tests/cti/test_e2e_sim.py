@@ -12,7 +12,6 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -22,10 +21,10 @@ from hypothesis import strategies as st
 from cti.api.protocol import OPS
 from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, demo_config
-from cti.link import LinkSettings
 from cti.store import Store
 from pbx_sim.cli import SimHandle, build_parser
 from pbx_sim.cli import start as start_sim
+from tests.harness import Client, start_server
 
 SECRET = "e2e-secret"
 PASSWORD = "pw-e2e"
@@ -68,15 +67,7 @@ async def start_rig(
     store = await Store.open(tmp_path / "hotline.db")
     await store.seed_from_config(config, PASSWORD)
     await store.create_customer(name="张伟", phones=["0215550101"], notes="VIP, fault reports")
-    server = HotlineServer(
-        config,
-        store,
-        ami=Endpoint("127.0.0.1", sim.port),
-        http=Endpoint("127.0.0.1", 0),
-        link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
-    )
-    await server.start()
-    await server.link.wait_up(10)
+    server = await start_server(config, store, sim.port)
     return Rig(sim, server, store, f"http://127.0.0.1:{server.http_port}/ws")
 
 
@@ -87,36 +78,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await r.server.stop()
     await r.sim.close()
     await r.store.close()
-
-
-class Client:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.events: list[dict[str, Any]] = []
-        self._n = 0
-
-    async def ask(self, op: str, **params: Any) -> dict[str, Any]:
-        self._n += 1
-        await self.ws.send_str(json.dumps({"op": op, "id": self._n, **params}))
-        while True:
-            msg = json.loads(await asyncio.wait_for(self.ws.receive_str(), 10))
-            if msg["type"] == "reply" and msg["id"] == self._n:
-                return msg  # type: ignore[no-any-return]
-            self.events.append(msg)
-
-    async def wait_for(self, event: str, within: float = 10, **match: Any) -> dict[str, Any]:
-        for seen in self.events:
-            if seen["event"] == event and all(seen["data"].get(k) == v for k, v in match.items()):
-                self.events.remove(seen)
-                return seen
-        async with asyncio.timeout(within):
-            while True:
-                msg = json.loads(await self.ws.receive_str())
-                if msg["type"] != "event":
-                    continue
-                if msg["event"] == event and all(msg["data"].get(k) == v for k, v in match.items()):
-                    return msg  # type: ignore[no-any-return]
-                self.events.append(msg)
 
 
 async def test_call_life_queued_ringing_answered_ended_wrapped_up(rig: Rig) -> None:

@@ -19,8 +19,9 @@ from cti.center.server import Endpoint, HotlineServer
 from cti.store.models import CallRecord
 from cti.store.store import Store
 from pbx_sim.world import World
+from tests.harness import Client
 
-from .test_e2e_sim import PASSWORD, Client, Rig, start_rig
+from .test_e2e_sim import PASSWORD, Rig, start_rig
 
 
 @pytest.fixture

@@ -16,16 +16,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cti.center.server import Endpoint, HotlineServer
+from cti.center.server import HotlineServer
 from cti.config import AgentConfig, Config, DispatchLevel, Role, demo_config
-from cti.link import LinkSettings
 from cti.store import Store
 from pbx_sim.cli import SimHandle, build_parser
 from pbx_sim.cli import start as start_sim
 from pbx_sim.conference import conferences
 from pbx_sim.phones import PhoneBehaviour
-from tests.cti.test_e2e_sim import PASSWORD, SECRET, Client
+from tests.cti.test_e2e_sim import PASSWORD, SECRET
 from tests.cti.test_supervisor_rules import SUPERVISOR_FUNCTIONS
+from tests.harness import Client, start_server
 
 SUB = AgentConfig("90002", "Sub-dispatcher", "9002", Role.SUPERVISOR, dispatch=DispatchLevel.SUB)
 PLAIN = AgentConfig("90003", "Supervisor", "9003", Role.SUPERVISOR)
@@ -83,15 +83,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     config = desk_config()
     store = await Store.open(tmp_path / "hotline.db")
     await store.seed_from_config(config, PASSWORD)
-    server = HotlineServer(
-        config,
-        store,
-        ami=Endpoint("127.0.0.1", sim.port),
-        http=Endpoint("127.0.0.1", 0),
-        link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
-    )
-    await server.start()
-    await server.link.wait_up(10)
+    server = await start_server(config, store, sim.port)
     async with aiohttp.ClientSession() as http:
         yield Desk(sim, server, store, f"http://127.0.0.1:{server.http_port}/ws", http)
     await server.stop()

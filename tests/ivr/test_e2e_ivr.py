@@ -17,9 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from cti.center.server import Endpoint, HotlineServer
+from cti.center.server import HotlineServer
 from cti.config import DEMO_TOML, Config, demo_config, parse_config
-from cti.link import LinkSettings
 from cti.store import Store
 from ivr.demo import DEMO_IVR_TOML
 from ivr.flows import Hours
@@ -27,7 +26,8 @@ from ivr.sim import connect_sim
 from pbx_sim.cli import SimHandle, build_parser
 from pbx_sim.cli import start as start_sim
 from pbx_sim.phones import PhoneBehaviour
-from tests.cti.test_e2e_sim import PASSWORD, SECRET, Client
+from tests.cti.test_e2e_sim import PASSWORD, SECRET
+from tests.harness import Client, start_server
 
 
 @dataclass
@@ -80,16 +80,7 @@ async def start_ivr_rig(
     await store.seed_from_config(config, PASSWORD)
     await store.create_customer(name="张伟", phones=["0215550101"], notes="VIP, fault reports")
     await store.create_customer(name="李娜", phones=["0215550102"], notes="regular")
-    server = HotlineServer(
-        config,
-        store,
-        ami=Endpoint("127.0.0.1", sim.port),
-        http=Endpoint("127.0.0.1", 0),
-        agi=Endpoint("127.0.0.1", 0),
-        link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
-    )
-    await server.start()
-    await server.link.wait_up(10)
+    server = await start_server(config, store, sim.port, agi=True)
     assert server.ivr is not None
     connect_sim(sim, "127.0.0.1", server.ivr.port)
     return IvrRig(sim, server, store, f"http://127.0.0.1:{server.http_port}/ws")

@@ -20,15 +20,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, demo_config
-from cti.link import LinkSettings
 from cti.store import Store
 from pbx_sim.cli import build_parser
 from pbx_sim.cli import start as start_sim
 from recorder.core import RECORD_VARIABLE
 from recorder.index import SearchFilter
-from tests.recorder.test_recording_e2e import PASSWORD, RECORDING, SECRET, Client, Rig
+from tests.harness import Client, start_server
+from tests.recorder.test_recording_e2e import PASSWORD, RECORDING, SECRET, Rig
 
 GENERATED_WRITE = "call,originate,reporting"  # cti/asterisk/genconf.py's manager.conf
 
@@ -51,15 +50,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     )
     store = await Store.open(tmp_path / "hotline.db")
     await store.seed_from_config(config, PASSWORD)
-    server = HotlineServer(
-        config,
-        store,
-        ami=Endpoint("127.0.0.1", sim.port),
-        http=Endpoint("127.0.0.1", 0),
-        link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
-    )
-    await server.start()
-    await server.link.wait_up(10)
+    server = await start_server(config, store, sim.port)
     yield Rig(sim, server, store, f"http://127.0.0.1:{server.http_port}", recordings)
     await server.stop()
     await sim.close()

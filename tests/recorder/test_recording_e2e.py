@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,15 +19,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cti.center.server import Endpoint, HotlineServer
+from cti.center.server import HotlineServer
 from cti.config import Config, Role, demo_config
-from cti.link import LinkSettings
 from cti.store import Store
 from pbx_sim.cli import SimHandle, build_parser
 from pbx_sim.cli import start as start_sim
 from recorder.core import Recording, State
 from recorder.index import SearchFilter
 from recorder.policy import Mode, QueuePolicy, RecordingConfig
+from tests.harness import Client, start_server
 
 SECRET = "rec-secret"
 PASSWORD = "pw-recording"
@@ -94,53 +93,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     store = await Store.open(tmp_path / "hotline.db")
     await store.seed_from_config(config, PASSWORD)
     await store.create_agent("70001", role=Role.ADMIN, password=PASSWORD)
-    server = HotlineServer(
-        config,
-        store,
-        ami=Endpoint("127.0.0.1", sim.port),
-        http=Endpoint("127.0.0.1", 0),
-        link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
-    )
-    await server.start()
-    await server.link.wait_up(10)
+    server = await start_server(config, store, sim.port)
     yield Rig(sim, server, store, f"http://127.0.0.1:{server.http_port}", recordings)
     await server.stop()
     await sim.close()
     await store.close()
-
-
-class Client:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.events: list[dict[str, Any]] = []
-        self._n = 0
-
-    async def ask(self, op: str, **params: Any) -> dict[str, Any]:
-        self._n += 1
-        await self.ws.send_str(json.dumps({"op": op, "id": self._n, **params}))
-        while True:
-            msg = json.loads(await asyncio.wait_for(self.ws.receive_str(), 10))
-            if msg["type"] == "reply" and msg["id"] == self._n:
-                return msg  # type: ignore[no-any-return]
-            self.events.append(msg)
-
-    async def wait_for(self, event: str, within: float = 10, **match: Any) -> dict[str, Any]:
-        def hit(msg: dict[str, Any]) -> bool:
-            data = msg["data"]
-            return msg["event"] == event and all(data.get(k) == v for k, v in match.items())
-
-        for seen in self.events:
-            if hit(seen):
-                self.events.remove(seen)
-                return seen
-        async with asyncio.timeout(within):
-            while True:
-                msg = json.loads(await self.ws.receive_str())
-                if msg["type"] != "event":
-                    continue
-                if hit(msg):
-                    return msg  # type: ignore[no-any-return]
-                self.events.append(msg)
 
 
 async def token(http: aiohttp.ClientSession, base: str, agent_id: str) -> dict[str, str]:
