@@ -53,7 +53,8 @@ RECORD_VARIABLE: Final = "HOTLINE_RECORD"
 #: What ``call.record`` answers when Asterisk refuses the ``MixMonitor`` action.
 NO_SYSTEM_CLASS: Final = (
     "MixMonitor: permission denied: Asterisk requires the AMI 'system' write class for "
-    "this action, which Hotline's AMI user does not have on purpose (docs/recording.md, "
+    "this action, which Hotline's AMI user does not have; `hotline asterisk config` grants "
+    "it when a queue's recording policy is on_demand or percent (docs/recording.md, "
     "'Real Asterisk'); recordings by queue policy start from the dialplan without it"
 )
 EVENTS: Final = ("MixMonitorStart", "MixMonitorMute", "MixMonitorStop", "Hangup")

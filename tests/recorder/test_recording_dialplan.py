@@ -1,5 +1,6 @@
 """Policy recordings started by the dialplan, with the AMI permissions of the generated
-manager.conf (``write = call,originate,reporting``: no ``system``).
+manager.conf when no queue lets its agents start a recording (``write =
+call,originate,reporting``: no ``system``).
 
 pbx_sim refuses actions outside the user's write classes as Asterisk does ("Permission
 denied"), so the ``MixMonitor`` *action* cannot start anything here: a recording that
@@ -29,7 +30,10 @@ from recorder.index import SearchFilter
 from tests.harness import Client, start_server
 from tests.recorder.test_recording_e2e import PASSWORD, RECORDING, SECRET, Rig
 
-GENERATED_WRITE = "call,originate,reporting"  # cti/asterisk/genconf.py's manager.conf
+# The generated classes without "system" (cti/asterisk/genconf.py: no queue lets its
+# agents start a recording); here the complaint queue does, but the user was not given
+# "system" (a manager.conf written by hand, or generated before that queue existed).
+WITHOUT_SYSTEM = "call,originate,reporting"
 
 
 @pytest.fixture
@@ -42,7 +46,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         ]
     )  # fmt: skip
     sim = await start_sim(args)
-    sim.world.config.managers["hotline"].write = GENERATED_WRITE  # read at Login
+    sim.world.config.managers["hotline"].write = WITHOUT_SYSTEM  # read at Login
     config: Config = demo_config(ami_secret=SECRET)
     recordings = tmp_path / "recordings"
     config = replace(
@@ -70,7 +74,7 @@ async def agent_client(http: aiohttp.ClientSession, rig: Rig, agent_id: str) -> 
 async def test_the_mixmonitor_action_is_refused_without_system(rig: Rig) -> None:
     """The premise: with these permissions the AMI action cannot record."""
     world = rig.sim.world
-    assert world.config.managers["hotline"].write == GENERATED_WRITE
+    assert world.config.managers["hotline"].write == WITHOUT_SYSTEM
     refused = await rig.server.link.send_action(
         "MixMonitor", [("Channel", "PJSIP/8001-00000000"), ("File", "x.wav")], check=False
     )
