@@ -1,5 +1,6 @@
 """The supervisor view in a real browser against ``hotline demo``: lamps change as calls
-arrive, barge into a call, force-release it, keyboard use, reconnect with resume."""
+arrive, barge into a call, switch the monitor's mode, force-release, keyboard use,
+reconnect with resume."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def test_barge_then_force_release(demo: Demo, page_of: Any, artifacts: Path) -> 
     row.wait_for(timeout=30_000)
     call_id = row.get_attribute("data-call")
     assert call_id
-    row.locator("button[data-op='call.barge']").click()
+    row.locator("button[data-op='call.monitor'][data-mode=barge]").click()
     page.wait_for_selector(".notice:has-text('Barge in')")
     # The supervisor's own phone (9001) is on the call: its lamp lights.
     page.wait_for_selector("#lamp-groups button.lamp[data-ext='9001'][data-state=busy]")
@@ -87,6 +88,50 @@ def test_barge_then_force_release(demo: Demo, page_of: Any, artifacts: Path) -> 
     record = demo.rest("GET", f"/api/calls/{call_id}", token)
     assert record["call_id"] == call_id
     assert record["ended_at"] is not None
+    assert not page.locator("#errors .error:not(.notice)").count()
+
+
+def test_monitor_switches_mode_in_one_session(demo: Demo, page_of: Any, artifacts: Path) -> None:
+    page = page_of(demo.url)
+    log_in(page, "90001", demo.password)
+    row = page.locator("#calls tr[data-state=talking]").first
+    row.wait_for(timeout=30_000)
+    call_id = row.get_attribute("data-call")
+    assert call_id
+    row = page.locator(f"#calls tr[data-call='{call_id}']")
+    # Every state 9001's lamp goes through from here on: one session rings the phone once.
+    page.evaluate(
+        """() => {
+          const lamp = document.querySelector("#lamp-groups button.lamp[data-ext='9001']");
+          window.spyLamp = [lamp.dataset.state];
+          new MutationObserver(() => window.spyLamp.push(lamp.dataset.state))
+            .observe(lamp, {attributes: true, attributeFilter: ["data-state"]});
+        }"""
+    )
+    # Keyboard only: focus the listen key and press Enter.
+    row.locator("button[data-mode=listen]").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#calls tr[data-call='{call_id}'][data-monitor=listen]")
+    page.wait_for_selector("#lamp-groups button.lamp[data-ext='9001'][data-state=busy]")
+    assert row.locator("button[data-mode=listen]").get_attribute("aria-pressed") == "true"
+    assert "listening" in row.locator("td.monitor").inner_text()
+    for mode, shown in (("whisper", "whispering"), ("barge", "barged in"), ("listen", "listening")):
+        row.locator(f"button[data-mode={mode}]").click()
+        page.wait_for_selector(f"#calls tr[data-call='{call_id}'][data-monitor={mode}]")
+        assert shown in row.locator("td.monitor").inner_text()
+        assert row.locator(f"button[data-mode={mode}]").get_attribute("aria-pressed") == "true"
+        if mode == "barge":
+            page.screenshot(path=str(artifacts / "supervisor-monitor-barge.png"), full_page=True)
+    # The same spy all along: the phone went busy once and never rang again.
+    states = page.evaluate("window.spyLamp")
+    first_busy = states.index("busy")
+    assert "ringing" not in states[first_busy:] and "idle" not in states[first_busy:], states
+    # Stop: the spy hangs up, the keys show no mode, the call goes on.
+    row.locator("button[data-mode=stop]").click()
+    page.wait_for_selector(f"#calls tr[data-call='{call_id}'][data-monitor='']")
+    page.wait_for_selector("#lamp-groups button.lamp[data-ext='9001'][data-state=idle]")
+    assert row.get_attribute("data-state") == "talking"
+    assert row.locator("button[data-mode=stop]").is_disabled()
     assert not page.locator("#errors .error:not(.notice)").count()
 
 

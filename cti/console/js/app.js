@@ -95,7 +95,7 @@ async function start(s) {
       onSession: (login) => {
         session.extension = login.extension || session.extension;
         desk.attach(client, login);
-        if (sup) supervisor.attach(client);
+        if (sup) supervisor.attach(client, session.agent_id);
       },
       onSnapshot: (data) => {
         if (sup) supervisor.onSnapshot(data);

@@ -6,11 +6,15 @@
 // frame. Nothing is ever re-rendered as a whole, except in the "naive" mode kept as the
 // benchmark's baseline (?render=naive), which rebuilds the view on every event.
 
+import { ConferencePanel } from "./conferences.js";
 import { frames } from "./frame.js";
+import { GroupPanel } from "./groups.js";
 import { t } from "./i18n.js";
 import { $, act, duration, h, noteServerTime, parseTime, serverNow, showError } from "./ui.js";
 
-export const SUPERVISOR_TOPICS = ["agents", "calls", "queues", "trunks", "extensions", "pbx"];
+export const SUPERVISOR_TOPICS = ["agents", "calls", "queues", "trunks", "extensions", "pbx", "conferences"];
+const MODES = ["listen", "whisper", "barge"];
+const MONITOR_OVER = new Set(["stopped", "failed"]);
 const LAMP_STATES = new Set(["idle", "busy", "ringing", "unavailable"]);
 const OTHER = "\u0000other";
 
@@ -25,7 +29,13 @@ export class SupervisorView {
     this.trunks = new Map();
     this.calls = new Map(); // call_id -> {call_id, caller, queue, agent_id, extension, state, since}
     this.groups = []; // [{name, extensions}]
-    this.conferences = []; // [{room, extensions}]
+    this.monitors = new Map(); // call_id -> the live monitor (call.monitored) on that call
+    this.me = null; // this supervisor's agent ID: their own monitor's keys show its mode
+    this.conferencePanel = new ConferencePanel();
+    this.groupPanel = new GroupPanel({
+      onChanged: (groups) => this._groupsChanged(groups),
+      onCalled: (conf) => this.conferencePanel.know(conf),
+    });
     this.selection = new Set();
     // DOM indexes
     this.lampEls = new Map(); // ext -> [button, ...] (an extension may sit in several groups)
@@ -40,8 +50,11 @@ export class SupervisorView {
 
   // ------------------------------------------------------------------ setup
 
-  attach(client) {
+  attach(client, me = null) {
     this.client = client;
+    this.me = me;
+    this.conferencePanel.attach(client);
+    this.groupPanel.attach(client);
     if (!this.ticker) this.ticker = setInterval(() => this._tick(), 1000);
     if (!this.blinker) {
       const field = $("lamp-groups");
@@ -72,8 +85,20 @@ export class SupervisorView {
       }
     }
     this._buildLampField();
-    this._renderGroups();
+    this.groupPanel.setGroups(groups);
     for (const id of this.agentRows.keys()) this._markAgent(id);
+  }
+
+  // After a group edit: the lamp field is laid out by the groups again.
+  _groupsChanged(groups) {
+    this.groups = groups.map((g) => ({ name: g.name, extensions: [...g.extensions] }));
+    for (const g of this.groups) {
+      for (const ext of g.extensions) {
+        if (!this.extensions.has(ext)) this.extensions.set(ext, { state: "unknown", since: null });
+      }
+    }
+    this._buildLampField();
+    for (const ext of this.extensions.keys()) this._markLamp(ext);
   }
 
   _bindStatic() {
@@ -105,7 +130,8 @@ export class SupervisorView {
     for (const ext of this.extensions.keys()) this._markLamp(ext);
     for (const id of this.agentRows.keys()) this._markAgent(id);
     for (const id of this.callRows.keys()) this._markCall(id);
-    if (this.client) this._addConference(null, []);
+    this.conferencePanel.relabel();
+    this.groupPanel.render();
     return undefined;
   }
 
@@ -134,6 +160,11 @@ export class SupervisorView {
         this._setCall({ ...c, extension: agent ? agent.extension : null, since: parseTime(c.since) });
       }
     }
+    if (data.monitors) {
+      for (const id of [...this.monitors.keys()]) this._dropMonitor(id);
+      for (const m of data.monitors) this._setMonitor(m);
+    }
+    if (data.conferences) this.conferencePanel.replaceAll(data.conferences);
     if (data.queues) for (const q of data.queues) this._setQueue(q);
     if (data.trunks) for (const tr of data.trunks) this._setTrunk(tr);
     if (data.pbx) this._pbx(data.pbx.state);
@@ -164,7 +195,20 @@ export class SupervisorView {
       case "call.ended":
       case "call.abandoned":
       case "call.fallback":
+        this._dropMonitor(d.call_id);
         this._dropCall(d.call_id);
+        break;
+      case "call.monitored":
+        this._setMonitor(d);
+        break;
+      case "conference.started":
+        this.conferencePanel.set(d);
+        break;
+      case "conference.updated":
+        this.conferencePanel.update(d);
+        break;
+      case "conference.ended":
+        this.conferencePanel.end(d.conference || d.room);
         break;
       case "queue.stats":
         this._setQueue(d);
@@ -229,6 +273,22 @@ export class SupervisorView {
 
   _dropCall(id) {
     if (this.calls.delete(id)) this._markCall(id);
+  }
+
+  // One monitor per call is shown: the latest word on it (stopped / failed ends it).
+  _setMonitor(m) {
+    if (!m || !m.call_id) return;
+    if (MONITOR_OVER.has(m.state)) {
+      const known = this.monitors.get(m.call_id);
+      if (!known || known.supervisor === m.supervisor) this._dropMonitor(m.call_id);
+      return;
+    }
+    this.monitors.set(m.call_id, m);
+    this._markCall(m.call_id);
+  }
+
+  _dropMonitor(id) {
+    if (this.monitors.delete(id)) this._markCall(id);
   }
 
   _setQueue(q) {
@@ -390,7 +450,7 @@ export class SupervisorView {
     const extensions = [...this.selection];
     const data = await act(this.client, "conference.start", { extensions }, { button, label: t("select_call") });
     if (data) {
-      this._addConference(data.room, data.extensions || extensions);
+      this.conferencePanel.know(data);
       this._clearSelection();
     }
   }
@@ -486,24 +546,38 @@ export class SupervisorView {
     setText(row.state, t(`call_${call.state}`));
     row.tr.dataset.state = call.state;
     setText(row.time, call.since ? duration((serverNow() - call.since) / 1000) : "—");
+    const monitor = this.monitors.get(id);
+    const mine = monitor && monitor.supervisor === this.me ? monitor : null;
+    setText(row.monitor, monitor ? `${monitor.supervisor} ${t(`mode_${monitor.mode}`)}` : "");
+    row.tr.dataset.monitor = mine ? mine.mode : "";
     const live = call.state === "talking";
-    for (const op of ["call.listen", "call.whisper", "call.barge"]) row.buttons[op].disabled = !live;
+    for (const mode of MODES) {
+      const button = row.buttons[mode];
+      button.disabled = !live;
+      button.setAttribute("aria-pressed", mine && mine.mode === mode ? "true" : "false");
+    }
+    row.buttons.stop.disabled = !mine;
     row.buttons["extension.pickup"].disabled = call.state !== "ringing";
   }
 
   _callRow(id) {
-    const button = (op, key, cls) => h("button", { type: "button", "data-op": op, "data-call": id,
-      "data-i18n": key, class: cls, text: t(key) });
+    const button = (op, key, cls, mode) => h("button", { type: "button", "data-op": op, "data-call": id,
+      "data-mode": mode, "data-i18n": key, class: cls, text: t(key) });
+    // One monitor session per call: the three mode keys switch it (call.monitor {mode}),
+    // the supervisor's phone stays on the spy; stop ends it.
     const buttons = {
-      "call.listen": button("call.listen", "listen"),
-      "call.whisper": button("call.whisper", "whisper"),
-      "call.barge": button("call.barge", "barge"),
+      listen: button("call.monitor", "listen", null, "listen"),
+      whisper: button("call.monitor", "whisper", null, "whisper"),
+      barge: button("call.monitor", "barge", null, "barge"),
+      stop: button("call.monitor", "stop_monitor", null, "stop"),
       "call.release": button("call.release", "release", "danger"),
       "extension.pickup": button("extension.pickup", "pickup"),
     };
     const cells = { id: h("td", { text: id }), caller: h("td"), queue: h("td"), agent: h("td"),
-      state: h("td"), time: h("td", { class: "num" }), actions: h("td", { class: "actions" }, ...Object.values(buttons)) };
-    const tr = h("tr", { "data-call": id }, cells.id, cells.caller, cells.queue, cells.agent, cells.state, cells.time, cells.actions);
+      state: h("td"), monitor: h("td", { class: "monitor" }), time: h("td", { class: "num" }),
+      actions: h("td", { class: "actions" }, ...Object.values(buttons)) };
+    const tr = h("tr", { "data-call": id }, cells.id, cells.caller, cells.queue, cells.agent, cells.state,
+      cells.monitor, cells.time, cells.actions);
     $("calls").tBodies[0].append(tr);
     const row = { tr, buttons, ...cells };
     this.callRows.set(id, row);
@@ -521,37 +595,12 @@ export class SupervisorView {
     } else if (op === "call.release") {
       const reason = $("release-reason") ? $("release-reason").value.trim() : "";
       await act(this.client, op, { call_id: id, ...(reason ? { reason } : {}) }, { button, label });
+    } else if (op === "call.monitor") {
+      const data = await act(this.client, op, { call_id: id, mode: button.dataset.mode }, { button, label });
+      if (data && button.dataset.mode !== "stop") this._setMonitor(data);
     } else {
       await act(this.client, op, { call_id: id }, { button, label });
     }
-  }
-
-  // ------------------------------------------------------------------ conferences, groups
-
-  _addConference(room, extensions) {
-    if (room !== null) {
-      this.conferences = this.conferences.filter((c) => c.room !== room);
-      this.conferences.push({ room, extensions });
-    }
-    const list = $("conferences");
-    list.replaceChildren(...this.conferences.map((c) => h("li", { "data-room": c.room },
-      `${t("room")} ${c.room}: ${t("members")} ${c.extensions.join(", ")}`)));
-  }
-
-  _renderGroups() {
-    const list = $("groups");
-    if (!this.groups.length) {
-      list.replaceChildren(h("li", { "data-i18n": "no_groups", text: t("no_groups") }));
-      return;
-    }
-    list.replaceChildren(...this.groups.map((g) => h("li", { "data-group": g.name },
-      h("button", { type: "button", "data-group": g.name, onclick: (ev) => this._groupCall(ev.currentTarget, g.name) },
-        `${t("group_call")} ${g.name}`), ` ${g.extensions.join(", ")}`)));
-  }
-
-  async _groupCall(button, name) {
-    const data = await act(this.client, "group.call", { group: name }, { button, label: `${t("group_call")} ${name}` });
-    if (data) this._addConference(data.room, data.extensions || []);
   }
 
   // ------------------------------------------------------------------ baseline
@@ -573,7 +622,7 @@ export class SupervisorView {
       .map((a) => `<tr data-agent="${esc(a.agent_id)}"><td>${esc(a.agent_id)}</td><td>${esc(this.names.get(a.agent_id) || "")}</td><td>${esc(a.extension || "—")}</td><td class="state" data-state="${a.state}">${t(`state_${a.state}`)}</td><td>${esc(a.reason || "")}</td><td class="num">${a.since ? duration((now - a.since) / 1000) : "—"}</td></tr>`)
       .join("");
     $("calls").tBodies[0].innerHTML = [...this.calls.values()]
-      .map((c) => `<tr data-call="${esc(c.call_id)}"><td>${esc(c.call_id)}</td><td>${esc(c.caller || "")}</td><td>${esc(c.queue || "")}</td><td>${esc(c.agent_id || "—")}</td><td>${t(`call_${c.state}`)}</td><td class="num">${c.since ? duration((now - c.since) / 1000) : "—"}</td><td></td></tr>`)
+      .map((c) => `<tr data-call="${esc(c.call_id)}"><td>${esc(c.call_id)}</td><td>${esc(c.caller || "")}</td><td>${esc(c.queue || "")}</td><td>${esc(c.agent_id || "—")}</td><td>${t(`call_${c.state}`)}</td><td></td><td class="num">${c.since ? duration((now - c.since) / 1000) : "—"}</td><td></td></tr>`)
       .join("");
     $("queues").tBodies[0].innerHTML = [...this.queues.values()]
       .map((q) => `<tr><td>${esc(q.queue)}</td><td class="num">${q.waiting}</td><td class="num">${Math.round(q.longest_wait_s)} s</td><td class="num">${q.service_level ?? "—"}</td><td class="num">${q.agents_ready}</td></tr>`)
