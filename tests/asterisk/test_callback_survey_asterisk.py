@@ -39,6 +39,7 @@ PASSWORD = "pw-callback"
 PORTS = Ports(ami=15438, sip=15460)
 AGI_PORT = 14773
 CUSTOMER = "0215550177"
+TRUNK_CHANNELS = 2
 
 # Prompts are sounds the Debian package ships, so that Asterisk really plays them.
 IVR_TOML = """
@@ -72,7 +73,11 @@ retries = 2
 
 
 def callback_config() -> Config:
-    toml = E2E_TOML.replace("port = 15038", f"port = {PORTS.ami}") + IVR_TOML
+    # An E1 of 2 channels here, so that two calls fill it.
+    toml = E2E_TOML.replace("port = 15038", f"port = {PORTS.ami}").replace(
+        "channels = 30", f"channels = {TRUNK_CHANNELS}"
+    )
+    toml += IVR_TOML
     return parse_config(
         tomllib.loads(toml), "<callback e2e>", env={"HOTLINE_AMI_SECRET": AMI_SECRET}
     )
@@ -245,6 +250,50 @@ async def test_callback_dials_the_customer_through_the_trunk_and_connects_the_ag
     record = await rig.store.get_call(call_id)
     assert record.outcome == "answered" and record.agent_id == "80001"
     assert record.ivr_path == ("queue:fault", "callback:requested", "callback:answered")
+
+
+async def test_callback_waits_while_the_e1_is_full(rig: Rig) -> None:
+    """Two SIP calls from the carrier (direct DIDs 7002 and 7003, answered at 8002 and
+    8003) fill the E1: the callback's turn comes, Hotline does not dial (no attempt
+    used, the customer's phone stays silent); one of them hangs up, the callback goes."""
+    async with aiohttp.ClientSession() as http:
+        sup = await _supervisor(http, rig)
+        agent = await rig.client(http, "80001", extension="8001")
+        phone = await rig.phone("8001")
+        customer = await rig.customer()
+        call_id = await _request_callback(rig, sup)
+
+        carrier = await rig.agents.trunk("e1trunk", rig.pbx.passwords["e1trunk"])
+        busy = []
+        for n, did in enumerate(("7002", "7003")):
+            far = await rig.phone("8" + did[1:])
+            await carrier.place(did, f"021555019{n}")
+            busy.append((far, await far.answer(await far.wait_ringing(timeout=10))))
+        for _ in range(50):
+            if rig.server.center.trunk_busy() == TRUNK_CHANNELS:
+                break
+            await asyncio.sleep(0.1)
+        assert rig.server.center.trunk_busy() == TRUNK_CHANNELS  # the E1 is full
+
+        assert (await agent.ask("agent.ready"))["ok"]
+        retry = await sup.wait_for("call.callback", within=10, state="retry")
+        assert retry["data"]["reason"] == "trunk_full" and retry["data"]["attempts"] == 0
+        with pytest.raises(TimeoutError):
+            await customer.wait_ringing(timeout=2.0)  # through retry_after_s, still full
+        assert not phone.calls
+        far, call = busy.pop()
+        await far.hangup(call)  # one channel free
+
+        dialling = await sup.wait_for("call.callback", within=15, state="dialling")
+        assert dialling["data"]["call_id"] == call_id and dialling["data"]["attempts"] == 1
+        await customer.answer(await customer.wait_ringing(timeout=10))
+        await sup.wait_for("call.callback", within=10, state="answered", call_id=call_id)
+        await phone.answer(await phone.wait_ringing(timeout=10))
+        await agent.wait_for("call.answered", within=10, call_id=call_id)
+        await customer.hangup()
+        await agent.wait_for("call.ended", within=10, call_id=call_id)
+        for far, call in busy:
+            await far.hangup(call)
 
 
 async def test_failed_callback_is_retried_then_reported(rig: Rig) -> None:
