@@ -63,7 +63,7 @@ class Callers:
         self._answered: set[str] = set()
         server.bus.set_topics(server.bus.subscribe(self._on_event, None), {"calls"})
 
-    def _on_event(self, frame: bytes, _urgent: bool) -> None:
+    def _on_event(self, frame: bytes, _urgency: int) -> None:
         event = json.loads(frame)
         self.tally.events[event["event"]] += 1
         if event["event"] == "call.answered":

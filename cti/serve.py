@@ -10,8 +10,9 @@ import signal
 import structlog
 import uvloop
 
-from cti.center.server import HotlineServer, settle_heap
+from cti.center.server import HotlineServer
 from cti.config import load_config
+from cti.heap import keep_heap_settled, settle_heap
 from cti.logging import configure_logging
 from cti.store import Store
 
@@ -26,6 +27,7 @@ async def serve(config_path: str) -> int:
     server = HotlineServer(config, store)
     await server.start()
     settle_heap()
+    keeper = asyncio.ensure_future(keep_heap_settled())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -39,6 +41,7 @@ async def serve(config_path: str) -> int:
     try:
         await stop.wait()
     finally:
+        keeper.cancel()
         await server.stop()
         await store.close()
     return 0

@@ -1,13 +1,21 @@
 """Events to clients: numbering, topic routing, the replay buffer behind ``resume``.
 
 No I/O here: a :class:`Subscription` hands each frame, as UTF-8 JSON bytes, to its
-``sink`` with a flag that says whether it is urgent (the WebSocket shell writes urgent
-frames at once and lets the others wait a few milliseconds to share a write). Every event gets a
-server-wide ``eid``; every connection numbers what it receives with its own ``seq``, so a
-client sees a gap at once. The last ``capacity`` events are kept for ``resume``.
-Subscriptions are indexed by topic and by agent, so an event costs only the connections
-that receive it, and an event is encoded once: each receiver's frame is the shared bytes
-with its ``seq`` spliced in.
+``sink`` with an urgency: ``NOW`` (the screen pop to the agent whose phone rings: the shell
+writes it before it returns), ``SOON`` (by the end of this pass of the event loop) or
+``LATER`` (within a few milliseconds, sharing a write). Every event gets a server-wide
+``eid``; every connection numbers what it receives with its own ``seq``, so a client sees a
+gap at once. The last ``capacity`` events are kept for ``resume``. Subscriptions are
+indexed by topic and by agent, so an event costs only the connections that receive it,
+and an event is encoded once: each receiver's frame is the shared bytes with its ``seq``
+spliced in.
+
+Two passes: the agents an event is about get it inside :meth:`EventBus.publish`; the
+topic subscribers (hundreds of supervisors) get it from :meth:`EventBus.deliver`, which
+the shell runs once the work at hand is done (``on_backlog`` tells it when). So the PBX
+event that rings a phone is followed at once by the agent's screen pop, not by a
+loop over every supervisor for each event that came before it in the same read.
+Without ``on_backlog`` (tests, tools) every event is delivered inside ``publish``.
 """
 
 from __future__ import annotations
@@ -22,7 +30,13 @@ DEFAULT_CAPACITY: Final = 10_000
 #: Events a client should get without waiting to share a write: the screen pop.
 URGENT_EVENTS: Final = frozenset({"call.ringing"})
 
-Sink = Callable[[bytes, bool], None]  # (UTF-8 JSON of one frame, urgent)
+# A frame's urgency (an int, so that a sink may take it as "urgent or not").
+LATER: Final = 0  # within the shell's delay, sharing a write with what follows
+SOON: Final = 1  # by the end of this pass of the event loop
+NOW: Final = 2  # before the sink returns: the agent's own screen pop
+
+Sink = Callable[[bytes, int], None]  # (UTF-8 JSON of one frame, urgency)
+Backlog = Callable[[bool], None]  # (an urgent event is waiting)
 
 
 class Subscription:
@@ -39,7 +53,7 @@ class Subscription:
 
     def send(self, frame: EventFrame) -> None:
         self.seq += 1
-        self.sink(frame.frame(self.seq).encode(), frame.event in URGENT_EVENTS)
+        self.sink(frame.frame(self.seq).encode(), SOON if frame.event in URGENT_EVENTS else LATER)
 
 
 class EventBus:
@@ -50,6 +64,10 @@ class EventBus:
         self._by_topic: dict[str, set[Subscription]] = {}
         self._by_agent: dict[str, set[Subscription]] = {}  # subscriptions with "self"
         self._eid = 0
+        # Published, not yet delivered to topic subscribers: (frame, own subscriptions).
+        self._backlog: list[tuple[EventFrame, frozenset[Subscription]]] = []
+        self._backlog_urgent = False
+        self.on_backlog: Backlog | None = None
 
     @property
     def last_eid(self) -> int:
@@ -93,30 +111,59 @@ class EventBus:
         self._eid += 1
         frame = EventFrame(self._eid, event, ts, data, frozenset(topics), frozenset(agents))
         self._buffer.append(frame)
-        # The connections of the agents the event is about come first: their frames are
-        # queued, and so written, before the hundreds of supervisors' (the screen pop).
+        urgent = event in URGENT_EVENTS
+        # The connections of the agents the event is about get it now, ahead of the
+        # hundreds of supervisors' (the screen pop).
         own: set[Subscription] = set()
         for agent_id in frame.agents:
             subs = self._by_agent.get(agent_id)
             if subs:
                 own |= subs
-        others: set[Subscription] = set()
-        for topic in frame.topics:
-            subs = self._by_topic.get(topic)
-            if subs:
-                others |= subs
-        if own or others:
+        if own:
             head, tail = frame.prefix.encode(), frame.suffix.encode()
-            urgent = event in URGENT_EVENTS
-            # A sink may unsubscribe a slow connection: own and others are copies.
-            for sub in own:
+            urgency = NOW if urgent else LATER
+            for sub in list(own):  # a sink may unsubscribe a slow connection
                 seq = sub.seq = sub.seq + 1
-                sub.sink(b"%b%d%b" % (head, seq, tail), urgent)
-            for sub in others:
-                if sub not in own:
-                    seq = sub.seq = sub.seq + 1
-                    sub.sink(b"%b%d%b" % (head, seq, tail), urgent)
+                sub.sink(b"%b%d%b" % (head, seq, tail), urgency)
+        if not any(self._by_topic.get(topic) for topic in frame.topics):
+            return frame
+        self._backlog.append((frame, frozenset(own)))
+        if self.on_backlog is None:
+            self.deliver()
+        elif urgent and not self._backlog_urgent:
+            self._backlog_urgent = True
+            self.on_backlog(True)
+        elif len(self._backlog) == 1:
+            self.on_backlog(urgent)
         return frame
+
+    def deliver(self) -> int:
+        """Hand the published events to their topic subscribers, in order; returns how
+        many frames were handed over. Cheap when there is nothing to deliver."""
+        backlog = self._backlog
+        if not backlog:
+            return 0
+        self._backlog, self._backlog_urgent = [], False
+        handed = 0
+        for frame, own in backlog:
+            others: set[Subscription] = set()
+            for topic in frame.topics:
+                subs = self._by_topic.get(topic)
+                if subs:
+                    others |= subs
+            others -= own
+            if not others:
+                continue
+            head, tail = frame.prefix.encode(), frame.suffix.encode()
+            urgency = SOON if frame.event in URGENT_EVENTS else LATER
+            eid = frame.eid
+            for sub in others:
+                if sub.live_from > eid:
+                    continue  # subscribed after it: resume's to replay, not ours
+                seq = sub.seq = sub.seq + 1
+                sub.sink(b"%b%d%b" % (head, seq, tail), urgency)
+                handed += 1
+        return handed
 
     def resume(self, sub: Subscription, last_eid: int) -> int:
         """Send ``sub`` what it missed after ``last_eid``; returns how many events."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -21,7 +22,7 @@ from typing import Any, Final
 import structlog
 from aiohttp import WSMsgType, web
 
-from cti.api.bus import EventBus, Subscription
+from cti.api.bus import NOW, SOON, EventBus, Subscription
 from cti.api.protocol import (
     AGENT_TOPICS,
     MAX_FRAME_BYTES,
@@ -41,6 +42,7 @@ COMMANDS_PER_S: Final = 20.0  # sustained, per connection
 COMMAND_BURST: Final = 40
 CLOSE_SLOW_CONSUMER: Final = 4000  # application close code: reconnect and resume
 LAZY_FLUSH_S: Final = 0.05  # events but the screen pop wait at most this for a write
+FLUSH_SLICE: Final = 64  # connections written per callback (about half a millisecond)
 
 
 _closing: set[asyncio.Future[Any]] = set()
@@ -104,45 +106,90 @@ class Outbox:
 
     A system call per frame was most of the server's CPU: one event fans out to hundreds
     of supervisors, and on a loopback (or any) socket with ``TCP_NODELAY`` each write is
-    a packet. So frames are queued (a list append) and flushed in two ways:
+    a packet. So frames are queued (a list append) and flushed in three ways:
 
-    * **at the end of the loop pass** for frames that must not wait: replies, and
-      ``call.ringing`` (the screen pop; the bus marks it urgent). Everything queued
-      before them on that connection goes out in the same write, in order.
+    * **at once** for the screen pop to the agent whose phone rings (urgency ``NOW``):
+      the PBX event that rang the phone is still being handled when it is written, with
+      whatever was queued before it on that connection.
+    * **at the end of the loop pass** for the other frames that must not wait: replies,
+      and ``call.ringing`` to supervisors (``SOON``). Everything queued before them on
+      that connection goes out in the same write, in order.
     * **within** ``delay_s`` (50 ms) for the other events (lamps, states, statistics):
       they ride along with the next urgent write, or a timer writes them. A person
       does not see 50 ms; the writes of a busy center drop by about half.
 
-    Under load the passes grow and more frames share a write; a quiet connection gets
-    its urgent frames at once.
+    The outbox also runs the bus's second pass (:meth:`EventBus.deliver`, the topic
+    subscribers' copies) at the end of the pass, before it writes. Under load the passes
+    grow and more frames share a write; a quiet connection gets its urgent frames at once.
     """
 
     def __init__(self, delay_s: float = LAZY_FLUSH_S) -> None:
         self.delay_s = delay_s
         self._now: list[Connection] = []
-        self._later: list[Connection] = []
+        # (due, connection): each connection's lazy frames wait their own full delay,
+        # so that most of them ride along with an urgent write before it runs out.
+        self._later: deque[tuple[float, Connection]] = deque()
+        self._soon_scheduled = False
+        self._later_scheduled = False
+        self._bus: EventBus | None = None
+
+    def serve(self, bus: EventBus) -> None:
+        """Deliver ``bus``'s events to its topic subscribers from here, off the path of
+        the PBX event that produced them."""
+        self._bus = bus
+        bus.on_backlog = self._on_backlog
+
+    def _on_backlog(self, urgent: bool) -> None:
+        # Delivered at the end of the pass either way (a list append per subscriber);
+        # only the connections given urgent frames are written then, the others wait
+        # for their own next urgent write or the timer.
+        self._schedule_soon()
 
     def flush_soon(self, conn: Connection) -> None:
-        if not self._now:
-            asyncio.get_running_loop().call_soon(self._flush_now)
         self._now.append(conn)
+        self._schedule_soon()
 
     def flush_later(self, conn: Connection) -> None:
-        if not self._later:
-            asyncio.get_running_loop().call_later(self.delay_s, self._flush_later)
-        self._later.append(conn)
+        loop = asyncio.get_running_loop()
+        self._later.append((loop.time() + self.delay_s, conn))
+        if not self._later_scheduled:
+            self._later_scheduled = True
+            loop.call_at(self._later[0][0], self._flush_later)
+
+    def _schedule_soon(self) -> None:
+        if not self._soon_scheduled:
+            self._soon_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_now)
 
     def _flush_now(self) -> None:
-        conns, self._now = self._now, []
-        for conn in conns:
+        if self._bus is not None:
+            self._bus.deliver()  # its urgent frames join this flush
+        conns = self._now
+        self._now = conns[FLUSH_SLICE:]
+        for conn in conns[:FLUSH_SLICE]:
             conn.flush_due = False
             conn.flush()
+        # The rest in the next pass, after the loop has read its sockets: the PBX's next
+        # ringing event (and its agent's pop) does not wait for hundreds of writes.
+        self._soon_scheduled = False
+        if self._now:
+            self._schedule_soon()
 
     def _flush_later(self) -> None:
-        conns, self._later = self._later, []
-        for conn in conns:
+        loop = asyncio.get_running_loop()
+        now, later = loop.time(), self._later
+        for _ in range(FLUSH_SLICE):
+            if not later or later[0][0] > now:
+                break
+            conn = later.popleft()[1]
             conn.flush_later = False
-            conn.flush()
+            conn.flush()  # nothing to write when an urgent write took its frames
+        if not later:
+            self._later_scheduled = False
+        elif later[0][0] <= now:
+            loop.call_soon(self._flush_later)  # more are due: after the loop's reads
+        else:
+            loop.call_at(later[0][0], self._flush_later)
 
 
 class Connection:
@@ -171,18 +218,20 @@ class Connection:
 
     def send(self, text: str) -> None:
         """Queue a reply, written at the end of this loop pass; never blocks."""
-        self.push(text.encode(), True)
+        self.push(text.encode(), SOON)
 
-    def push(self, payload: bytes, urgent: bool) -> None:
+    def push(self, payload: bytes, urgency: int) -> None:
         """Queue a frame of UTF-8 JSON; never blocks (the bus calls this for every
-        subscriber). ``urgent``: written at the end of this loop pass, else within the
-        outbox's delay."""
+        subscriber). ``urgency`` (:mod:`cti.api.bus`): ``NOW`` writes before returning,
+        ``SOON`` at the end of this loop pass, ``LATER`` within the outbox's delay."""
         if self.overflowed or self.transport is None:
             return
         out = self._out
         out.append(_frame_header(len(payload)))
         out.append(payload)
-        if urgent:
+        if urgency >= NOW:
+            self.flush()
+        elif urgency:
             if not self.flush_due:
                 self.flush_due = True
                 self.outbox.flush_soon(self)
@@ -233,6 +282,7 @@ class WebSocketGateway:
         self._closed = closed
         self.connections: set[Connection] = set()
         self.outbox = Outbox()
+        self.outbox.serve(bus)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         # aiohttp closes with 1009 (message too big) beyond the limit: the contract allows it.
@@ -245,7 +295,11 @@ class WebSocketGateway:
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
-                    conn.send(await self._on_frame(conn, msg.data))
+                    reply = await self._on_frame(conn, msg.data)
+                    # The events published before the reply reach this connection first,
+                    # as they would have without the bus's second pass.
+                    self.bus.deliver()
+                    conn.send(reply)
                 elif msg.type is WSMsgType.ERROR:
                     break
                 if conn.overflowed:

@@ -64,7 +64,7 @@ class SipCallers:
         self._tasks: set[asyncio.Task[Any]] = set()
         server.bus.set_topics(server.bus.subscribe(self._on_event, None), {"calls", "trunks"})
 
-    def _on_event(self, frame: bytes, _urgent: bool) -> None:
+    def _on_event(self, frame: bytes, _urgency: int) -> None:
         event = json.loads(frame)
         name, data = event["event"], event["data"]
         self.tally.events[name] += 1

@@ -37,8 +37,8 @@ import uvloop
 from panoramisk.fast_agi import Application, Request
 
 from cti.bench.stats import percentile, progress_line
-from cti.center.server import settle_heap
 from cti.config import demo_config
+from cti.heap import settle_heap
 from cti.logging import configure_logging
 from ivr.agi import AgiEnvironment, AgiReply
 from ivr.engine import Caller, Outcome, run_flow

@@ -47,8 +47,9 @@ import uvloop
 
 from cti.ami.codec import AMIDecoder, Message, encode_action
 from cti.bench.stats import percentile
-from cti.center.server import HotlineServer, settle_heap
+from cti.center.server import HotlineServer
 from cti.config import load_config, parse_config
+from cti.heap import keep_heap_settled, settle_heap
 from cti.logging import configure_logging
 from cti.store import Store
 from cti.store.passwords import ScryptParams
@@ -128,8 +129,10 @@ async def serve(config_path: str) -> None:
     await server.start()
     await server.link.wait_up(20)
     settle_heap()
+    keeper = asyncio.ensure_future(keep_heap_settled())
     print(json.dumps({"http_port": server.http_port}), flush=True)
     await asyncio.Event().wait()
+    keeper.cancel()
 
 
 async def simulate(spec: dict[str, Any]) -> None:

@@ -489,7 +489,9 @@ class Center:
                 self._prefetch[call_id] = (customer, history)
             return []
         call.customer, call.history, call.looked_up = customer, history, True
-        if call.pop_waiting and call.ringing:
+        if call.pop_waiting and (call.ringing or call.answered_at is not None):
+            # Answered before the data came (only when the store could not answer at once):
+            # the agent still gets the customer's card, marked as already answered.
             call.pop_waiting = False
             return [self._screen_pop(call)]
         return []
@@ -802,7 +804,7 @@ class Center:
     def _screen_pop(self, routed: RoutedCall) -> Publish:
         agent_id = routed.agent_id
         assert agent_id is not None
-        data = {
+        data: dict[str, Any] = {
             "call_id": routed.call_id,
             "agent_id": agent_id,
             "extension": routed.extension,
@@ -813,6 +815,8 @@ class Center:
             "history": routed.history,
             "ivr": list(routed.ivr_path) or None,
         }
+        if routed.answered_at is not None:
+            data["answered"] = True
         return Publish("call.ringing", data, ("calls",), (agent_id,))
 
     def _dial_end(self, msg: Message, now: float) -> list[Effect]:

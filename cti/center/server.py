@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -49,7 +49,7 @@ from cti.center.supervise import CONFERENCE_EVENTS, HANDLED_OPS, Supervision
 from cti.center.supervise import handle as supervise
 from cti.config import Config
 from cti.link import ActionFailed, AMILink, LinkError, LinkSettings
-from cti.store import Store
+from cti.store import Store, StoreError
 from cti.store.jsonable import call_json, customer_json, iso
 from ivr.hotline import ivr_server
 from recorder.core import refusal
@@ -57,6 +57,7 @@ from recorder.service import RecordingService
 
 log = structlog.get_logger("cti.server")
 
+HISTORY_CALLS: Final = 5  # the caller's recent calls in a screen pop
 KEEP_VARIABLES: Final = (
     "MIXMONITOR_FILENAME",
     "HOTLINE_DID",
@@ -65,20 +66,6 @@ KEEP_VARIABLES: Final = (
     "HOTLINE_CALLBACK",
 )
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "console"
-
-
-def settle_heap() -> None:
-    """Once a server process is up: keep what it built so far (modules, configuration,
-    the ACD's agents and queues) out of the cyclic garbage collector's way.
-
-    Measured under load (``hotline bench ringing``), a full collection walked some
-    180,000 objects, found no garbage, and held the event loop for 50 - 250 ms every
-    half a minute or so: the worst screen-pop latencies. Objects allocated later are
-    still collected; only those alive now are exempt (``gc.freeze``), and they were
-    going to live as long as the process.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 @dataclass
@@ -239,7 +226,9 @@ class HotlineServer:
 
     def _run(self, effects: list[Effect]) -> None:
         ts: str | None = None  # one timestamp text for the events of one step
-        for effect in effects:
+        pending = deque(effects)  # a screen-pop look-up answered at once adds its effects
+        while pending:
+            effect = pending.popleft()
             if isinstance(effect, Publish):
                 if ts is None:
                     ts = iso(self.clock()) or ""
@@ -254,7 +243,7 @@ class HotlineServer:
                     partial(self.store.append_agent_state, e.agent_id, e.state, e.reason, e.since)
                 )
             elif isinstance(effect, LookupCaller):
-                self._spawn(self._lookup(effect), "screen-pop")
+                pending.extend(self._lookup_now(effect))
             elif isinstance(effect, DialBack):
                 self._spawn(self._dial_back(effect), "callback")
             elif isinstance(effect, Repaired):
@@ -286,13 +275,27 @@ class HotlineServer:
             ok, reason = False, str(error)
         self._run(self.center.callback_dialled(effect.call_id, ok, reason, self.clock()))
 
+    def _lookup_now(self, effect: LookupCaller) -> list[Effect]:
+        """The screen pop's look-up, answered on this thread (Store.lookup_caller): the
+        customer is known before the agent's phone can ring, however busy the loop."""
+        try:
+            customer, history = self.store.lookup_caller(
+                effect.number, HISTORY_CALLS, exclude_call_id=effect.call_id
+            )
+        except StoreError as error:
+            log.warning("screen_pop.lookup_deferred", call=effect.call_id, error=str(error))
+            self._spawn(self._lookup(effect), "screen-pop")
+            return []
+        return self.center.caller_found(
+            effect.call_id, customer_json(customer), [call_json(c) for c in history]
+        )
+
     async def _lookup(self, effect: LookupCaller) -> None:
-        # Both queries at once: the screen pop often waits for them (they start when
-        # the trunk call appears, a PBX round trip before its agent's phone rings), and
-        # one after the other they cost two trips through a busy event loop.
+        # Both queries at once: one after the other they cost two trips through a busy
+        # event loop.
         customer, history = await asyncio.gather(
             self.store.find_customer_by_phone(effect.number),
-            self.store.recent_calls(effect.number, 5, exclude_call_id=effect.call_id),
+            self.store.recent_calls(effect.number, HISTORY_CALLS, exclude_call_id=effect.call_id),
         )
         self._run(
             self.center.caller_found(

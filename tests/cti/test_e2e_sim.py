@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +19,7 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from cti.api.protocol import OPS
 from cti.center.server import Endpoint, HotlineServer
@@ -124,6 +127,55 @@ async def test_call_life_queued_ringing_answered_ended_wrapped_up(rig: Rig) -> N
     assert record.caller_name == "张伟" and record.dialled_number == "4001"
     assert record.disposition == "fault" and record.resolved is True
     assert record.talk_s is not None and record.talk_s > 0
+
+
+async def test_screen_pop_falls_back_to_the_async_reader_when_sqlite_cannot_answer(
+    rig: Rig,
+) -> None:
+    # The loop-thread connection of Store.lookup_caller made useless (no tables): the pop
+    # must still come, customer and history included, from the aiosqlite reader.
+    broken = sqlite3.connect(":memory:")
+    rig.store._pop = broken
+    async with aiohttp.ClientSession() as http, http.ws_connect(rig.url) as ws:
+        agent = Client(ws)
+        await agent.ask("login", agent_id="80001", password=PASSWORD, extension="8001")
+        await agent.ask("agent.ready")
+        with capture_logs() as logs:
+            caller = rig.call_in("4001", "0215550101", "张伟")
+            ringing = await agent.wait_for("call.ringing")
+        assert ringing["data"]["customer"]["name"] == "张伟"
+        assert ringing["data"]["history"] == []
+        deferred = [e for e in logs if e["event"] == "screen_pop.lookup_deferred"]
+        assert deferred and "no such table" in deferred[0]["error"]
+        rig.hang_up(caller)
+    broken.close()
+    rig.store._pop = None
+
+
+async def test_a_customer_found_after_the_answer_still_pops_marked_answered(rig: Rig) -> None:
+    # Both look-up paths made slow: the loop-thread connection broken, the aiosqlite
+    # reader's thread held inside a query until the agent has answered.
+    broken = sqlite3.connect(":memory:")
+    release = threading.Event()
+    reader = rig.store._reader
+    await reader.create_function("hold", 0, lambda: release.wait(20))
+    async with aiohttp.ClientSession() as http, http.ws_connect(rig.url) as ws:
+        agent = Client(ws)
+        await agent.ask("login", agent_id="80001", password=PASSWORD, extension="8001")
+        await agent.ask("agent.ready")
+        rig.store._pop = broken
+        holding = asyncio.ensure_future(reader.execute_fetchall("SELECT hold()"))
+        caller = rig.call_in("4001", "0215550101", "张伟")
+        answered = await agent.wait_for("call.answered")
+        assert agent.seen("call.ringing") == []  # the pop waits for the customer
+        release.set()
+        ringing = await agent.wait_for("call.ringing", call_id=answered["data"]["call_id"])
+        assert ringing["data"]["customer"]["name"] == "张伟"
+        assert ringing["data"]["answered"] is True
+        rig.hang_up(caller)
+    await holding
+    broken.close()
+    rig.store._pop = None
 
 
 async def test_abandon_while_waiting_and_rona(tmp_path: Path) -> None:

@@ -377,6 +377,19 @@ async def test_screen_pop_finds_the_customer_in_every_spelling(store: Store) -> 
     assert await store.find_customer_by_phone("anonymous") is None
     assert await store.find_customer_by_phone("") is None
     assert await store.find_customer_by_phone(None) is None
+    # the synchronous look-up of the screen pop answers the same
+    assert store.lookup_caller("+86 10 65529988") == (zhang, [])
+    assert store.lookup_caller("13700000000") == (None, [])
+    assert store.lookup_caller("anonymous") == (None, [])
+    assert store.lookup_caller(None) == (None, [])
+
+
+async def test_screen_pop_lookup_after_close_is_a_store_error(tmp_path: Path) -> None:
+    db = await Store.open(tmp_path / "closed.db", password_params=FAST)
+    assert db.lookup_caller("13800138000") == (None, [])  # opens its connection
+    await db.close()
+    with pytest.raises(StoreError, match="closed"):
+        db.lookup_caller("13800138000")
 
 
 async def test_screen_pop_prefers_the_customer_updated_last(store: Store) -> None:
@@ -815,6 +828,12 @@ async def test_recent_calls_and_query(store: Store) -> None:
     assert [c.call_id for c in recent] == ["c6", "c4"]
     assert await store.recent_calls("anonymous") == []
     assert await store.recent_calls(None) == []
+    # the screen pop's synchronous look-up sees every committed record, the same way
+    customer, history = store.lookup_caller("13800138000", 2, exclude_call_id="c8")
+    assert customer is None
+    assert history == recent
+    await store.upsert_call(_call("c10", 5000.0, caller_number="13800138000"))
+    assert [c.call_id for c in store.lookup_caller("138 0013 8000", 2)[1]] == ["c10", "c8"]
 
     async def ids(**query: object) -> list[str]:
         return [c.call_id for c in await store.query_calls(**query)]  # type: ignore[arg-type]

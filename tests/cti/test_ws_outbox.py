@@ -15,8 +15,8 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from cti.api.bus import EventBus
-from cti.api.ws import CLOSE_SLOW_CONSUMER, SEND_BUFFER_BYTES, Connection, Outbox
+from cti.api.bus import LATER, SOON, EventBus
+from cti.api.ws import CLOSE_SLOW_CONSUMER, FLUSH_SLICE, SEND_BUFFER_BYTES, Connection, Outbox
 
 ORDER: list[Transport] = []  # every write of every transport, in order
 
@@ -180,3 +180,60 @@ async def test_closing_transport_is_not_written() -> None:
     transport.closing = True
     await asyncio.sleep(0)
     assert transport.writes == []
+
+
+async def test_the_screen_pop_to_its_agent_is_written_before_publish_returns() -> None:
+    bus, outbox = EventBus(), Outbox(delay_s=10.0)
+    outbox.serve(bus)
+    agent, agent_transport, _ = connection(outbox)
+    agent.subscription = bus.subscribe(agent.push, "80001")
+    sups = []
+    for _ in range(3):
+        conn, transport, _ = connection(outbox)
+        conn.subscription = bus.subscribe(conn.push, "90001")
+        bus.set_topics(conn.subscription, {"calls"})
+        sups.append(transport)
+    bus.publish("agent.state", {"state": "ready"}, "t", ["agents"], ["80001"])  # lazy
+    bus.publish("call.ringing", {"agent_id": "80001"}, "t", ["calls"], ["80001"])
+    # inside publish: the agent's one write, with the lazy frame queued before it
+    assert [[f["event"] for f in unframe(w)] for w in agent_transport.writes] == [
+        ["agent.state", "call.ringing"]
+    ]
+    assert all(t.writes == [] for t in sups)  # the supervisors' copies: end of the pass
+    await asyncio.sleep(0)
+    for transport in sups:
+        assert [[f["event"] for f in unframe(w)] for w in transport.writes] == [["call.ringing"]]
+
+
+async def test_lazy_frames_wait_their_own_delay_and_ride_along_with_an_urgent_write() -> None:
+    outbox = Outbox(delay_s=0.08)
+    early, early_t, _ = connection(outbox)
+    late, late_t, _ = connection(outbox)
+    early.push(b'{"n":1}', LATER)
+    await asyncio.sleep(0.05)
+    late.push(b'{"n":2}', LATER)
+    await asyncio.sleep(0.05)  # early's delay is over, late's is not
+    assert [unframe(w) for w in early_t.writes] == [[{"n": 1}]]
+    assert late_t.writes == []
+    late.push(b'{"n":3}', SOON)  # an urgent frame takes the lazy one along
+    await asyncio.sleep(0)
+    assert [unframe(w) for w in late_t.writes] == [[{"n": 2}, {"n": 3}]]
+    await asyncio.sleep(0.1)  # and the timer has nothing left to write for it
+    assert len(late_t.writes) == 1
+
+
+async def test_a_flush_of_many_connections_is_cut_into_slices_with_the_loop_between() -> None:
+    outbox = Outbox(delay_s=10.0)
+    conns = [connection(outbox) for _ in range(FLUSH_SLICE * 2 + 1)]
+    for conn, _, _ in conns:
+        conn.push(b'{"pop":1}', SOON)
+    between: list[int] = []
+
+    def count_written() -> None:
+        between.append(sum(1 for _, t, _ in conns if t.writes))
+
+    asyncio.get_running_loop().call_soon(count_written)  # runs between the first slices
+    for _ in range(4):
+        await asyncio.sleep(0)
+    assert between and 0 < between[0] < len(conns)
+    assert all(len(t.writes) == 1 for _, t, _ in conns)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cti.api.bus import EventBus
+from cti.api.bus import LATER, NOW, EventBus
 from cti.api.protocol import (
     MAX_FRAME_BYTES,
     OPS,
@@ -188,3 +188,47 @@ def test_resume_gap_and_future() -> None:
     with pytest.raises(ClientError) as info:
         bus.resume(sub, 11)
     assert info.value.code == "invalid_params"
+
+
+def test_second_pass_topic_subscribers_wait_for_deliver_the_agent_does_not() -> None:
+    bus = EventBus()
+    waiting: list[bool] = []
+    bus.on_backlog = waiting.append
+    urgencies: list[tuple[str, int]] = []
+    agent_sub = bus.subscribe(lambda payload, u: urgencies.append(("agent", u)), "80001")
+    sup_sub, sup = collect(bus, "90001", {"calls"})
+    bus.publish("call.queued", {"i": 1}, "t", ["calls"])
+    bus.publish("call.ringing", {"i": 2}, "t", ["calls"], ["80001"])
+    bus.publish("call.answered", {"i": 3}, "t", ["calls"], ["80001"])
+    # the agent's frames went out at once, the screen pop as NOW; nothing to topic
+    # subscribers yet; the shell was told once of the backlog and once that it is urgent
+    assert urgencies == [("agent", NOW), ("agent", LATER)]
+    assert agent_sub.seq == 2
+    assert sup == []
+    assert waiting == [False, True]
+    late_sub, late = collect(bus, "90002", {"calls"})  # subscribed after the three events
+    assert bus.deliver() == 3
+    assert [(e["event"], e["seq"], e["eid"]) for e in sup] == [
+        ("call.queued", 1, 1),
+        ("call.ringing", 2, 2),
+        ("call.answered", 3, 3),
+    ]
+    assert late == []  # published before it subscribed: resume's to replay, not deliver's
+    assert bus.resume(late_sub, 0) == 3
+    assert [e["eid"] for e in late] == [1, 2, 3]
+    assert bus.deliver() == 0
+    assert sup_sub.seq == 3
+
+
+def test_second_pass_skips_what_unsubscribed_meanwhile_and_keeps_eid_order() -> None:
+    bus = EventBus()
+    bus.on_backlog = lambda urgent: None
+    gone_sub, gone = collect(bus, "90001", {"calls"})
+    _, stays = collect(bus, "90002", {"calls", "agents"})
+    for i in range(5):
+        bus.publish("agent.state" if i % 2 else "call.queued", {"i": i}, "t",
+                    ["agents"] if i % 2 else ["calls"])  # fmt: skip
+    bus.unsubscribe(gone_sub)
+    bus.deliver()
+    assert gone == []
+    assert [(e["eid"], e["seq"]) for e in stays] == [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)]

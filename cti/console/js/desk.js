@@ -99,7 +99,7 @@ export class DeskView {
       case "call.ringing":
         if (d.agent_id !== this.me.agent_id) break;
         this.call = { call_id: d.call_id, caller: d.caller, caller_name: d.caller_name, queue: d.queue,
-          customer: d.customer, history: d.history || [], state: "ringing" };
+          customer: d.customer, history: d.history || [], state: d.answered ? "on_call" : "ringing" };
         this.held = false;
         this._renderPop(true);
         break;

@@ -187,7 +187,7 @@ export class SupervisorView {
         break;
       case "call.ringing":
         this._setCall({ call_id: d.call_id, caller: d.caller, queue: d.queue, agent_id: d.agent_id,
-          extension: d.extension, state: "ringing" });
+          extension: d.extension, state: d.answered ? "talking" : "ringing" });
         break;
       case "call.answered":
         this._setCall({ call_id: d.call_id, agent_id: d.agent_id, state: "talking", since: at });
