@@ -38,7 +38,7 @@ from panoramisk.fast_agi import Application, Request
 
 from cti.bench.stats import percentile, progress_line
 from cti.config import demo_config
-from cti.heap import settle_heap
+from cti.heap import keep_heap_settled, settle_heap
 from cti.logging import configure_logging
 from ivr.agi import AgiEnvironment, AgiReply
 from ivr.engine import Caller, Outcome, run_flow
@@ -120,11 +120,13 @@ async def _serve(kind: str) -> None:
 
     sampler = loop.create_task(sample())
     settle_heap()  # as `hotline serve` does once it is up
+    keeper = loop.create_task(keep_heap_settled())
     print(f"PORT {port}", flush=True)
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     await stdin.readline()
     sampler.cancel()
+    keeper.cancel()
     if kind == "hotline":
         for line_kind, seconds in server.timed_commands:
             measured.add(line_kind, seconds)
@@ -182,6 +184,7 @@ async def _one_run(kind: str, args: argparse.Namespace, progress: Callable[[str]
     connect_sim(sim, "127.0.0.1", port)
     world, runner = sim.world, sim.server.runner
     settle_heap()  # the simulated PBX's own collector pauses are not the server's latency
+    keeper = asyncio.ensure_future(keep_heap_settled())
     rng = random.Random(args.seed)
     run = _Run(kind)
     deadline = time.monotonic() + args.duration
@@ -222,6 +225,7 @@ async def _one_run(kind: str, args: argparse.Namespace, progress: Callable[[str]
     await child.stdin.drain()
     out = await child.stdout.readline()
     await child.wait()
+    keeper.cancel()
     await sim.close()
     data = json.loads(out)
     plain, media, samples = data["plain"], data["media"], data["samples"]
