@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .confparse import ConfError, Section, parse_conf, read_conf
 from .dialplan import Dialplan, load_dialplan
+from .features import DynamicFeature, parse_feature
 
 __all__ = [
     "HOTLINE_DIR",
@@ -30,6 +31,9 @@ __all__ = [
 
 #: Where the Hotline dialplan for the simulator lives.
 HOTLINE_DIR = Path(__file__).resolve().parent / "dialplan"
+#: The features.conf that `hotline asterisk config` gives Asterisk (cti/asterisk/genconf.py
+#: copies it verbatim): the simulator reads the same one.
+HOTLINE_FEATURES = Path(__file__).resolve().parents[1] / "config" / "asterisk" / "features.conf"
 #: The capture lab's Asterisk config (the replay tests load it).
 LAB_DIR = Path(__file__).resolve().parents[2] / "shared" / "ami-transcripts" / "config"
 
@@ -94,6 +98,8 @@ class PbxConfig:
     features: dict[str, str] = field(default_factory=dict)
     #: features.conf [general] (``atxfercomplete``, ``pickupexten``...).
     features_general: dict[str, str] = field(default_factory=dict)
+    #: features.conf [applicationmap]: dynamic features by name (pbx_sim/features.py).
+    applicationmap: dict[str, DynamicFeature] = field(default_factory=dict)
     confbridge_talk_events: bool = True
     #: Where MixMonitor writes relative file names (Asterisk's /var/spool/asterisk/monitor).
     monitor_dir: str = "/var/spool/asterisk/monitor"
@@ -254,6 +260,10 @@ def load_config(directory: str | Path, *, files: dict[str, str] | None = None) -
         _managers(texts["manager.conf"], cfg)
     if "features.conf" in texts:
         for sect in texts["features.conf"]:
+            if sect.name == "applicationmap":
+                for key, value in sect.options:
+                    cfg.applicationmap[key] = parse_feature(key, value)
+                continue
             target = cfg.features if sect.name == "featuremap" else cfg.features_general
             if sect.name in ("featuremap", "general"):
                 for key, value in sect.options:
@@ -287,9 +297,10 @@ def hotline_config(
 
     Hints are added for every phone so ExtensionStatus works for all of them.
     """
-    cfg = load_config(
-        HOTLINE_DIR, files={"extensions.conf": (HOTLINE_DIR / "hotline.conf").read_text()}
-    )
+    files = {"extensions.conf": (HOTLINE_DIR / "hotline.conf").read_text()}
+    if HOTLINE_FEATURES.is_file():
+        files["features.conf"] = HOTLINE_FEATURES.read_text()
+    cfg = load_config(HOTLINE_DIR, files=files)
     plan = cfg.dialplan
     plan.globals["TRUNK_MAX"] = str(trunk_channels)
     plan.globals["CTI_AGI"] = agi or ""

@@ -42,6 +42,7 @@ from .apps import pbx_run
 from .basics import moh_start, moh_stop
 from .channels import TIMEOUT, Bridge, Channel, Signal, Task, TaskGen
 from .config import EndpointConfig, PbxConfig
+from .features import on_bridge_dtmf
 from .model import (
     BUSY,
     CAUSE_NORMAL,
@@ -1320,6 +1321,8 @@ class World:
             self.signal(chan.task, ("dtmf", chan, digit))
             return
         br = chan.bridge
+        if br is not None and on_bridge_dtmf(self, chan, digit):
+            return  # a dynamic feature's code (features.conf [applicationmap])
         if br is not None:
             ctl = br.data.get("controller")
             if isinstance(ctl, Task):

@@ -32,6 +32,8 @@ from recorder.policy import RecordingConfig
 
 __all__ = [
     "NO_SYSTEM_CLASS",
+    "ON_DEMAND_KEY",
+    "ON_DEMAND_VARIABLE",
     "RECORD_OPS",
     "RECORD_VARIABLE",
     "TRANSITIONS",
@@ -50,12 +52,17 @@ RECORD_OPS: Final = ("call.record", "call.record_pause", "call.record_resume", "
 #: The caller's channel variable that tells [agent-dial]'s ``Dial(...U(hotline-record^...))``
 #: which file to record to (empty: none). Set with AMI ``Setvar`` (class ``call``).
 RECORD_VARIABLE: Final = "HOTLINE_RECORD"
+#: The agent's leg variable that [hotline-record-now] records to, and the key of that
+#: dynamic feature (features.conf [applicationmap] hotline-record-now; D: phones never
+#: send it). Set with AMI ``Setvar`` and ``PlayDTMF Receive`` (both class ``call``).
+ON_DEMAND_VARIABLE: Final = "HOTLINE_RECORD_NOW"
+ON_DEMAND_KEY: Final = "D"
 #: What ``call.record`` answers when Asterisk refuses the ``MixMonitor`` action.
 NO_SYSTEM_CLASS: Final = (
     "MixMonitor: permission denied: Asterisk requires the AMI 'system' write class for "
-    "this action, which Hotline's AMI user does not have; `hotline asterisk config` grants "
-    "it when a queue's recording policy is on_demand or percent (docs/recording.md, "
-    "'Real Asterisk'); recordings by queue policy start from the dialplan without it"
+    "this action, which Hotline's AMI user does not have on purpose (docs/recording.md, "
+    "'Real Asterisk'); only a call that did not reach the agent through [agent-dial] "
+    "needs it: recordings by policy and agents' starts on queue calls work without it"
 )
 EVENTS: Final = ("MixMonitorStart", "MixMonitorMute", "MixMonitorStop", "Hangup")
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
@@ -121,6 +128,9 @@ class CallInfo:
     caller: str | None
     queue: str | None
     answered_at: float
+    #: Reached the agent through [agent-dial] (offered()), so its leg has the dialplan's
+    #: hotline-record-now feature: an on-demand start needs no 'system' class.
+    by_agent_dial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +267,8 @@ class Recorder:
         """An agent answered ``call_id`` on ``channel``: record it if the policy says so."""
         if channel is None:
             return []
-        info = CallInfo(call_id, agent_id, channel, caller, queue, now)
+        by_agent_dial = call_id in self._caller_of.values()
+        info = CallInfo(call_id, agent_id, channel, caller, queue, now, by_agent_dial)
         self.calls[call_id] = info
         self._call_of_channel[channel] = call_id
         plan = self._planned.pop(call_id, None)
@@ -295,9 +306,13 @@ class Recorder:
                 raise ClientError("conflict", f"call {call_id!r} is being recorded already")
             if rec is not None:  # asked before, never started (the action failed): ask again
                 del self.by_channel[channel]
-            action = self._start(info, now, on_demand=True)
+            actions = (
+                self._start_on_demand(info, now)
+                if info.by_agent_dial
+                else [self._start(info, now, on_demand=True)]
+            )
             started = self.by_channel[channel]
-            return [action], {"recording_id": started.recording_id}
+            return actions, {"recording_id": started.recording_id}
         if rec is None or rec.state is State.REQUESTED:
             raise ClientError("invalid_state", f"call {call_id!r} is not being recorded")
         if op == "call.record_stop":
@@ -404,13 +419,32 @@ class Recorder:
         )
 
     def _start(self, info: CallInfo, now: float, *, on_demand: bool) -> PbxAction:
+        plan = self._begin(info, now, on_demand=on_demand)
+        headers = (("Channel", info.channel), ("File", plan.pbx_file))
+        return PbxAction("MixMonitor", headers, info.call_id, "record the call")
+
+    def _start_on_demand(self, info: CallInfo, now: float) -> list[PbxAction]:
+        """An agent's start on a leg that [agent-dial] gave the hotline-record-now
+        feature: the file on the leg, then the feature's key as if the phone sent it
+        (``Receive``); the bridge runs [hotline-record-now], which starts MixMonitor on
+        the leg. Both actions are class 'call'; the call stays bridged."""
+        plan = self._begin(info, now, on_demand=True)
+        channel, call_id = info.channel, info.call_id
+        file = (("Channel", channel), ("Variable", ON_DEMAND_VARIABLE), ("Value", plan.pbx_file))
+        key = (("Channel", channel), ("Digit", ON_DEMAND_KEY), ("Receive", "true"))
+        return [
+            PbxAction("Setvar", file, call_id, "file of the agent's recording"),
+            PbxAction("PlayDTMF", key, call_id, "start the agent's recording"),
+        ]
+
+    def _begin(self, info: CallInfo, now: float, *, on_demand: bool) -> Planned:
+        """A recording of ``info``'s leg asked for now (state ``requested``)."""
         recording_id = self._next_id(info.call_id)
         path = day_path(recording_id, now, self.config.format)
         plan = Planned(recording_id, path, f"{self.pbx_dir}/{path}", now)
         rec = self._recording(info, plan, on_demand=on_demand, by_dialplan=False, now=now)
         self.by_channel[info.channel] = rec
-        headers = (("Channel", info.channel), ("File", plan.pbx_file))
-        return PbxAction("MixMonitor", headers, info.call_id, "record the call")
+        return plan
 
     def _stop(self, channel: str, now: float) -> list[Output]:
         rec = self.by_channel.pop(channel, None)

@@ -35,7 +35,6 @@ from typing import Final
 
 from acd import Strategy
 from cti.config import Config, Role
-from recorder.policy import Mode
 
 TEMPLATES: Final = Path(__file__).resolve().parents[2] / "config" / "asterisk"
 TRUNK_ENDPOINT: Final = "e1trunk"  # the dialplan's name for the carrier (hotline.conf)
@@ -124,26 +123,12 @@ def generate(
             ami_port=options.ami_port or config.ami.port,
             username=config.ami.username,
             secret=config.ami.secret,
-            write=",".join(ami_write_classes(config)),
         ),
         "queues.conf": _queues(config),
     }
     for name in VERBATIM:
         files[name] = (TEMPLATES / name).read_text(encoding="utf-8")
     return files
-
-
-def ami_write_classes(config: Config) -> list[str]:
-    """The AMI user's write classes: ``call``, ``originate``, ``reporting``, and
-    ``system`` only when a queue lets its agents start a recording (policy
-    ``on_demand``, or ``percent`` for the calls outside the sample): Asterisk's
-    ``MixMonitor`` action is ``system`` class and an agent's start happens mid-call,
-    out of the dialplan's reach (docs/recording.md, "On-demand recordings")."""
-    classes = ["call", "originate", "reporting"]
-    agent_starts = (Mode.ON_DEMAND, Mode.PERCENT)
-    if any(config.recording.policy(q.name).mode in agent_starts for q in config.queues):
-        classes.append("system")
-    return classes
 
 
 def _template(name: str) -> Template:

@@ -9,14 +9,12 @@ import re
 import stat
 from dataclasses import replace
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 
 from cti.asterisk import genconf
 from cti.asterisk.cli import main as asterisk_main
 from cti.config import TrunkConfig, demo_config, load_config
-from recorder.policy import Mode, QueuePolicy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,32 +100,10 @@ def test_manager_conf_grants_only_what_hotline_needs(tmp_path: Path) -> None:
     assert values["deny"] == "0.0.0.0/0.0.0.0"
     assert values["secret"] == "ami-s3cret"
     assert set(values["read"].split(",")) == {"system", "call", "dialplan", "agent", "user"}
-    # the demo's complaint queue is on_demand: an agent's start is the MixMonitor action
-    assert set(values["write"].split(",")) == {"call", "originate", "reporting", "system"}
+    # no "system" even though the demo records, by policy and on demand (complaint,
+    # inquiry): recordings start in the dialplan
+    assert set(values["write"].split(",")) == {"call", "originate", "reporting"}
     assert "[hotline]" in manager
-
-
-@pytest.mark.parametrize(
-    ("complaint", "inquiry", "system"),
-    [
-        ("never", "always", False),  # policy recordings start in the dialplan
-        ("on_demand", "never", True),
-        ("never", "percent", True),  # the calls outside the sample may be started
-        ("always", "always", False),
-    ],
-)
-def test_system_write_class_only_where_agents_start_recordings(
-    complaint: str, inquiry: str, system: bool
-) -> None:
-    base = demo_config(ami_secret="x")
-    inquiry_policy = QueuePolicy(Mode(inquiry), percent=20 if inquiry == "percent" else 0)
-    queues = {"fault": QueuePolicy(Mode.ALWAYS), "complaint": QueuePolicy(Mode(complaint)),
-              "inquiry": inquiry_policy}  # fmt: skip
-    config = replace(base, recording=replace(base.recording, queues=MappingProxyType(queues)))
-    passwords = {name: "pw" for name in genconf.endpoints(config)}
-    manager = genconf.generate(config, passwords)["manager.conf"]
-    [write] = re.findall(r"^write = (.*)$", manager, re.MULTILINE)
-    assert ("system" in write.split(",")) is system, write
 
 
 def test_app_queue_comparison_queues(tmp_path: Path) -> None:

@@ -1,6 +1,5 @@
 """A policy recording started by the dialplan on a real Asterisk 22, with the AMI user of
-the generated manager.conf (``write = call,originate,reporting``: no ``system``, since no
-queue lets its agents start a recording).
+the generated manager.conf (``write = call,originate,reporting``: no ``system``).
 
 Asterisk runs the generated extensions.conf (so the shipped [hotline-record] routine)
 plus a lab copy of [agent-dial] whose Dial, with the shipped options, rings a Local
@@ -74,19 +73,13 @@ def lab_agent_dial(extensions: str) -> str:
     return "[agent-dial-lab]\n" + body.replace("PJSIP/${EXTEN},", "Local/agent@reclab-dp/n,")
 
 
-def policy_only(config: Config) -> Config:
-    """``config`` with the recording policies of this test only (fault: always)."""
-    return replace(config, recording=replace(config.recording, queues=RECORDING.queues))
-
-
 @pytest.fixture(scope="module")
 def generated_lab(
     asterisk_install: Install,
     asterisk_netns: PrivateNetns,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[AsteriskInstance, Install, Config]]:
-    # no queue lets its agents start a recording, so the generated user has no "system"
-    config = policy_only(demo_config(ami_secret=SECRET))
+    config = demo_config(ami_secret=SECRET)
     passwords = {name: f"pw-{name}" for name in endpoints(config)}
     files = generate(config, passwords, Options(ami_port=LAB_PORTS.ami))
     manager = files["manager.conf"]

@@ -10,6 +10,8 @@ from cti.ami.codec import Message
 from cti.api.protocol import ClientError
 from cti.center.effects import PbxAction, Publish
 from recorder.core import (
+    ON_DEMAND_KEY,
+    ON_DEMAND_VARIABLE,
     RECORD_VARIABLE,
     TRANSITIONS,
     Closed,
@@ -299,3 +301,28 @@ def test_the_variable_is_per_caller_channel_a_callbacks_new_channel_gets_it_too(
     assert (
         dict(second.headers)["Value"] == dict(first.headers)["Value"] == "/rec/2026/11/21/c1-r1.wav"
     )
+
+
+def test_on_demand_start_of_a_call_from_agent_dial_is_the_dialplan_feature() -> None:
+    """Offered (Redirected to [agent-dial]): the leg has hotline-record-now, so the
+    start is Setvar + PlayDTMF Receive (class call), not the MixMonitor action."""
+    rec = Recorder(CONFIG, "/rec")
+    assert rec.offered("c1", CALLER_CH, "complaint", T0) == []  # nothing planned
+    answered(rec, "complaint")
+    actions, data = rec.command("call.record", "c1", "80001", AGENT_CH, T0 + 5)
+    assert [a.name for a in actions] == ["Setvar", "PlayDTMF"]
+    setvar, key = (dict(a.headers) for a in actions)
+    assert setvar == {
+        "Channel": AGENT_CH,
+        "Variable": ON_DEMAND_VARIABLE,
+        "Value": "/rec/2026/11/21/c1-r1.wav",
+    }
+    assert key == {"Channel": AGENT_CH, "Digit": ON_DEMAND_KEY, "Receive": "true"}
+    assert data == {"recording_id": "c1-r1"}
+    out = rec.on_event(event("MixMonitorStart"), T0 + 5.1)
+    [started] = [o for o in out if isinstance(o, Publish)]
+    assert started.data["state"] == "started" and started.data["on_demand"] is True
+    # a call never offered (not through [agent-dial]) falls back to the AMI action
+    rec.answered("c2", "80001", "PJSIP/8001-0000002f", None, "complaint", T0)
+    [action], _ = rec.command("call.record", "c2", "80001", "PJSIP/8001-0000002f", T0)
+    assert action.name == "MixMonitor"

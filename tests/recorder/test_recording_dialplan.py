@@ -1,13 +1,13 @@
-"""Policy recordings started by the dialplan, with the AMI permissions of the generated
-manager.conf when no queue lets its agents start a recording (``write =
-call,originate,reporting``: no ``system``).
+"""Recordings started by the dialplan, with the AMI permissions of the generated
+manager.conf (``write = call,originate,reporting``: no ``system``).
 
 pbx_sim refuses actions outside the user's write classes as Asterisk does ("Permission
 denied"), so the ``MixMonitor`` *action* cannot start anything here: a recording that
 starts proves it came from [agent-dial]'s ``Dial(...U(hotline-record^FILE))``, with the
 file Hotline passed in the caller's ``HOTLINE_RECORD`` (AMI ``Setvar``, class ``call``).
 Pause and resume (``MixMonitorMute``, class ``call``) still work; an agent's on-demand
-start is refused clearly, naming the missing class.
+start goes through the dialplan's hotline-record-now feature (``Setvar`` and ``PlayDTMF
+Receive``, class ``call``).
 """
 
 from __future__ import annotations
@@ -23,17 +23,16 @@ import pytest
 
 from cti.config import Config, demo_config
 from cti.store import Store
+from pbx_sim.channels import Channel
 from pbx_sim.cli import build_parser
 from pbx_sim.cli import start as start_sim
-from recorder.core import RECORD_VARIABLE
+from pbx_sim.world import World
+from recorder.core import ON_DEMAND_VARIABLE, RECORD_VARIABLE
 from recorder.index import SearchFilter
 from tests.harness import Client, start_server
 from tests.recorder.test_recording_e2e import PASSWORD, RECORDING, SECRET, Rig
 
-# The generated classes without "system" (cti/asterisk/genconf.py: no queue lets its
-# agents start a recording); here the complaint queue does, but the user was not given
-# "system" (a manager.conf written by hand, or generated before that queue existed).
-WITHOUT_SYSTEM = "call,originate,reporting"
+WITHOUT_SYSTEM = "call,originate,reporting"  # cti/asterisk/genconf.py's manager.conf
 
 
 @pytest.fixture
@@ -129,7 +128,10 @@ async def test_policy_recording_starts_from_the_dialplan(rig: Rig) -> None:
         await agent.ws.close()
 
 
-async def test_on_demand_not_recorded_and_its_start_refused_clearly(rig: Rig) -> None:
+async def test_on_demand_starts_through_the_dialplan_feature(rig: Rig) -> None:
+    """An agent's start without ``system``: the file on the agent's leg (``Setvar``),
+    the hotline-record-now feature's key queued on it (``PlayDTMF Receive``), and the
+    bridge runs [hotline-record-now], which starts MixMonitor there."""
     async with aiohttp.ClientSession() as http:
         agent = await agent_client(http, rig, "80005")  # has complaint
         caller = rig.call_in("4002", "0215550103", "王芳")  # queue complaint: on_demand
@@ -140,12 +142,30 @@ async def test_on_demand_not_recorded_and_its_start_refused_clearly(rig: Rig) ->
         assert RECORD_VARIABLE not in world.channels[caller].variables
         [agent_leg] = [c for c in world.channels.values() if c.name.startswith("PJSIP/8005-")]
         assert "mixmonitor" not in agent_leg.data
-        refused = await agent.ask("call.record", call_id=call_id)
-        assert refused["error"]["code"] == "pbx_unavailable"
-        assert "'system' write class" in refused["error"]["message"]
-        assert rig.server.recorder.core.state_of(call_id) is None
+        assert agent_leg.variables.get("DYNAMIC_FEATURES") == "hotline-record-now"
+        await asyncio.sleep(0.3)
+        started = await agent.ask("call.record", call_id=call_id)
+        assert started["ok"], started
+        recording_id = started["data"]["recording_id"]
+        event = await agent.wait_for("call.recording", call_id=call_id, state="started")
+        assert event["data"]["on_demand"] is True
+        day = datetime.now(UTC)
+        expected = rig.recordings.absolute() / f"{day:%Y/%m/%d}" / f"{recording_id}.wav"
+        assert agent_leg.variables.get("MIXMONITOR_FILENAME") == str(expected)
+        assert agent_leg.variables.get(ON_DEMAND_VARIABLE) == ""  # the routine cleared it
+        assert agent_leg.bridge is not None and caller_in_bridge(world, caller, agent_leg)
+        await asyncio.sleep(0.5)
+        assert (await agent.ask("call.record_stop", call_id=call_id))["ok"]
+        await agent.wait_for("call.recording", call_id=call_id, state="stopped")
         rig.hang_up(caller)
         await agent.wait_for("call.ended", call_id=call_id)
-        rows = await rig.server.recorder.index.search(SearchFilter(call_id=call_id))
-        assert rows == []
+        await rig.server.recorder.drain()
+        [row] = await rig.server.recorder.index.search(SearchFilter(call_id=call_id))
+        assert row.state == "complete" and row.on_demand
+        assert expected.stat().st_size == row.size > 44
         await agent.ws.close()
+
+
+def caller_in_bridge(world: World, caller: str, agent_leg: Channel) -> bool:
+    """The two parties are still bridged together (the feature ran without a break)."""
+    return world.channels[caller].bridge is agent_leg.bridge
