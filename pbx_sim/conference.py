@@ -249,9 +249,10 @@ def a_list(world: World, msg: Message, reply: ActionReply) -> None:
     if not name:
         reply.error("No Conference name provided.")
         return
-    conf = conferences(world).get(name)
-    if conf is None:
-        reply.error("No active conferences.")
+    confs = conferences(world)
+    conf = confs.get(name)
+    if conf is None:  # app_confbridge's two answers
+        reply.error("No Conference by that name found." if confs else "No active conferences.")
         return
     reply.list_start("Confbridge user list will follow")
     for u in conf.users:

@@ -175,6 +175,7 @@ class Channel:
     context: str = ""
     exten: str = ""
     application: str = ""
+    application_data: str = ""  # known from CoreShowChannels and Newexten
     call_id: str = ""
     bridge_id: str | None = None
     held: bool = False
@@ -463,6 +464,7 @@ class CallModel:
             ch = known
             app = item.get("Application") or ""
             ch.application = app
+            ch.application_data = item.get("ApplicationData") or ""
             bridge_id = item.get("BridgeId") or None
             if bridge_id:
                 bridge = self._bridges.get(bridge_id)
@@ -485,6 +487,13 @@ class CallModel:
         # 4. Channels of different calls sharing a bridge: merge (oldest call wins).
         for bridge in list(self._bridges.values()):
             self._merge_bridge(bridge, now, out)
+        # 5. A spy seen only in the list (no ChanSpyStart since we came): it spies on the
+        # channel its ChanSpy names (Hotline gives the full channel name).
+        for ch in list(self._channels.values()):
+            if ch.application == "ChanSpy" and ch.role != "spy":
+                spyee = self._spy_target(ch)
+                if spyee is not None:
+                    self._spy(ch, spyee, now, out)
         for call in list(self._calls.values()):
             if not call.legs:
                 self._end(call, now, out, reason="pbx_resync")
@@ -768,6 +777,7 @@ class CallModel:
         ch.context = msg.get("Context") or ch.context
         ch.exten = msg.get("Exten") or ch.exten
         ch.application = msg.get("Application") or ch.application
+        ch.application_data = msg.get("AppData") or ""
 
     def _on_varset(self, msg: Message, now: float, out: _Out) -> None:
         if not self.keep_variables:
@@ -1188,6 +1198,22 @@ class CallModel:
         spyee = self._known(msg, now, out, "Spyee")
         if spyer is None or spyee is None:
             return
+        self._spy(spyer, spyee, now, out)
+
+    def _spy_target(self, spyer: Channel) -> Channel | None:
+        """The channel a ChanSpy spies on: the first live one whose name starts with the
+        application's first argument (app_chanspy's prefix match), never a spy."""
+        prefix = spyer.application_data.split(",", 1)[0].strip()
+        if not prefix:
+            return None
+        for ch in self._channels.values():
+            if ch is spyer or ch.role == "spy":
+                continue
+            if ch.name == prefix or ch.name.startswith(prefix + "-"):
+                return ch
+        return None
+
+    def _spy(self, spyer: Channel, spyee: Channel, now: float, out: _Out) -> None:
         call, other = self._calls.get(spyee.call_id), self._calls.get(spyer.call_id)
         if call is None:
             return

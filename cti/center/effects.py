@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cti.store.live import LiveConference, LiveMonitor
 from cti.store.models import CallRecord
 
 
@@ -70,4 +71,30 @@ class DialBack:
     timeout_s: float
 
 
-Effect = Publish | PbxAction | SaveCall | SaveAgentState | LookupCaller | Repaired | DialBack
+@dataclass(frozen=True, slots=True)
+class SaveMonitor:
+    """Keep (``row``) or forget (``None``) a supervisor's spy, for a restarted server."""
+
+    supervisor: str
+    row: LiveMonitor | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveConference:
+    """Keep (``row``) or forget (``None``) a supervisor's conference."""
+
+    room: str
+    row: LiveConference | None
+
+
+Effect = (
+    Publish
+    | PbxAction
+    | SaveCall
+    | SaveAgentState
+    | LookupCaller
+    | Repaired
+    | DialBack
+    | SaveMonitor
+    | SaveConference
+)

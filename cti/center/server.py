@@ -43,13 +43,17 @@ from cti.center.effects import (
     Repaired,
     SaveAgentState,
     SaveCall,
+    SaveConference,
+    SaveMonitor,
 )
 from cti.center.groups import GROUP_OPS, group_command
 from cti.center.supervise import CONFERENCE_EVENTS, HANDLED_OPS, Supervision
 from cti.center.supervise import handle as supervise
+from cti.center.takeover import from_rows
 from cti.config import Config
 from cti.link import ActionFailed, AMILink, LinkError, LinkSettings
 from cti.store import Store, StoreError
+from cti.store import live as live_store
 from cti.store.jsonable import call_json, customer_json, iso
 from ivr.hotline import ivr_server
 from recorder.core import refusal
@@ -66,6 +70,9 @@ KEEP_VARIABLES: Final = (
     "HOTLINE_CALLBACK",
 )
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "console"
+#: How long a supervisor op waits for the spies and conferences to be taken over after
+#: the link came up (ConfbridgeListRooms and a ConfbridgeList per room: milliseconds).
+RESTORE_WAIT_S: Final = 5.0
 
 
 @dataclass
@@ -95,6 +102,7 @@ class HotlineServer:
         self.model = CallModel(trunk_devices=trunks, keep_variables=KEEP_VARIABLES)
         self.center = Center(config, self.model, now=clock())
         self.supervision = Supervision(self.center)
+        self._supervision_ready = asyncio.Event()  # set once restore() ran after an up
         ami = ami or Endpoint(config.ami.host, config.ami.port)
         self.http_endpoint = http or Endpoint(config.server.listen, config.server.http_port)
         self.link = AMILink(
@@ -162,6 +170,7 @@ class HotlineServer:
         self._spawn(self._timers(), "center-timers")
         if self.ivr is not None:
             await self.ivr.start(self.agi_endpoint.host, self.agi_endpoint.port)
+        self.supervision.load(from_rows(*await live_store.load_live(self.store)))
         await link.start()
         log.info("server.started", http_port=self.http_port, ami=f"{link.host}:{link.port}")
 
@@ -196,9 +205,11 @@ class HotlineServer:
     def _on_changes(self, changes: list[CallChange]) -> None:
         self._run(self.center.on_changes(changes, self.clock()))
         self._run(self.supervision.on_changes(changes, self.clock()))
+        self._run(self.supervision.saves())
 
     def _on_supervision_event(self, link: AMILink, msg: Message) -> None:
         self._run(self.supervision.on_event(msg, self.clock()))
+        self._run(self.supervision.saves())
 
     def _on_event(self, link: AMILink, msg: Message) -> None:
         self._run(self.center.on_event(msg, self.clock()))
@@ -207,6 +218,42 @@ class HotlineServer:
         self._run(self.center.link_state(state == "up", reason, self.clock()))
         if state == "up":
             self.recorder.link_up(lambda name: self.model.channel(name) is not None)
+            self._spawn(self._restore_supervision(), "supervision-restore")
+        else:
+            self._supervision_ready.clear()
+            self.supervision.link_down()
+
+    async def _restore_supervision(self) -> None:
+        """Take over the spies and conferences still live on the PBX (after the resync:
+        the spies are in the call model; the rooms are listed here)."""
+        rooms: dict[str, tuple[Message, ...]] | None = {}
+        try:
+            listed = await self.link.send_action("ConfbridgeListRooms", check=False)
+            names: list[str] = []
+            if listed.success:
+                names = [n for item in listed.items if (n := item.get("Conference") or "")]
+            elif listed.message != "No active conferences.":  # app_confbridge's answer
+                log.warning("center.conference_list_refused", why=listed.message)
+                rooms = None
+            results = await asyncio.gather(
+                *(
+                    self.link.send_action("ConfbridgeList", [("Conference", n)], check=False)
+                    for n in names
+                )
+            )
+        except LinkError as error:  # down again: the next up restores
+            log.warning("center.restore_failed", error=str(error))
+            return
+        if rooms is not None:
+            # A room gone between the two lists answers "No Conference by that name found."
+            rooms.update((n, r.items) for n, r in zip(names, results, strict=True) if r.success)
+        self._run(self.supervision.restore(rooms, self.clock()))
+        self._supervision_ready.set()
+        log.info(
+            "center.supervision_restored",
+            monitors=len(self.supervision.monitors),
+            conferences=len(self.supervision.conferences),
+        )
 
     async def _timers(self) -> None:
         while True:
@@ -244,6 +291,18 @@ class HotlineServer:
                 )
             elif isinstance(effect, LookupCaller):
                 pending.extend(self._lookup_now(effect))
+            elif isinstance(effect, SaveMonitor):
+                if effect.row is None:
+                    save = partial(live_store.forget_monitor, self.store, effect.supervisor)
+                else:
+                    save = partial(live_store.save_monitor, self.store, effect.row)
+                self._writes.put_nowait(save)
+            elif isinstance(effect, SaveConference):
+                if effect.row is None:
+                    save = partial(live_store.forget_conference, self.store, effect.room)
+                else:
+                    save = partial(live_store.save_conference, self.store, effect.row)
+                self._writes.put_nowait(save)
             elif isinstance(effect, DialBack):
                 self._spawn(self._dial_back(effect), "callback")
             elif isinstance(effect, Repaired):
@@ -378,6 +437,14 @@ class HotlineServer:
             return data
         if not self.link.is_up:
             raise ClientError("pbx_unavailable", f"the PBX link is {self.link.state}")
+        if not self._supervision_ready.is_set():
+            try:
+                await asyncio.wait_for(self._supervision_ready.wait(), RESTORE_WAIT_S)
+            except TimeoutError:
+                raise ClientError(
+                    "pbx_unavailable", "the spies and conferences are still being taken over"
+                ) from None
+            now = self.clock()
         if op == "group.call":
             actions, data, effects = await group_command(
                 self.store, self.supervision, session.agent_id, op, params, now
@@ -403,9 +470,11 @@ class HotlineServer:
             except LinkError as error:
                 self._run(effects)
                 self._run(self.supervision.action_failed(action))
+                self._run(self.supervision.saves())
                 code = "invalid_state" if isinstance(error, ActionFailed) else "pbx_unavailable"
                 raise ClientError(code, f"{action.name}: {error}") from None
         self._run(effects)
+        self._run(self.supervision.saves())
         return data
 
     async def _save_wrap_up(self, agent_id: str, params: Mapping[str, Any]) -> None:

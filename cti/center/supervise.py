@@ -22,7 +22,6 @@ docs/dispatch.md describes every op and event.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from cti.ami.codec import Message
@@ -30,14 +29,15 @@ from cti.api.protocol import MAX_EXTENSIONS, ClientError
 from cti.calls import changes as ch
 from cti.calls.model import Call
 from cti.calls.states import device_lamp
+from cti.center import takeover
 from cti.center.dispatch import DispatchRules
 from cti.center.effects import Effect, PbxAction, Publish
-from cti.store.jsonable import iso
+from cti.center.sessions import Conference, Member, Monitor, channel_extension, gone
 
 if TYPE_CHECKING:
     from cti.center.core import Center
 
-__all__ = ["CONFERENCE_EVENTS", "MODES", "Supervision"]
+__all__ = ["CONFERENCE_EVENTS", "MODES", "Conference", "Member", "Monitor", "Supervision"]
 
 INTERNAL: Final = "internal"
 ROOMS: Final = range(1000, 1100)  # the dialplan's ConfBridge rooms (_10XX)
@@ -60,80 +60,6 @@ PARTY_ROLES: Final = ("trunk", "phone")
 Outcome = tuple[list[PbxAction], dict[str, Any], list[Effect]]
 
 
-def _extension(channel_or_device: str) -> str | None:
-    """``PJSIP/8001-0000001a`` or ``PJSIP/8001`` → ``8001``."""
-    if not channel_or_device.startswith("PJSIP/"):
-        return None
-    return channel_or_device[6:].split("-", 1)[0]
-
-
-@dataclass
-class Monitor:
-    """A supervisor's spy on a call: one per supervisor (one phone)."""
-
-    supervisor: str
-    extension: str
-    call_id: str  # Hotline's id, as the supervisor named it
-    model_id: str
-    target: str  # the spied-on channel
-    mode: str  # what the supervisor asked for last
-    spy_mode: str  # what the PBX's ChanSpy is in (originated with, or switched to)
-    since: float
-    channel: str | None = None  # the supervisor's ChanSpy channel, once it spies
-
-    def json(self, state: str) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "supervisor": self.supervisor,
-            "extension": self.extension,
-            "mode": self.mode,
-            "state": state,
-            "target": self.target,
-            "channel": self.channel,
-            "since": iso(self.since),
-        }
-
-
-@dataclass
-class Member:
-    extension: str
-    state: str = "invited"  # invited | joined | left | failed | dropped
-    muted: bool = False
-    talking: bool = False
-    channel: str | None = None
-
-    def json(self) -> dict[str, Any]:
-        return {
-            "extension": self.extension,
-            "state": self.state,
-            "muted": self.muted,
-            "talking": self.talking,
-        }
-
-
-@dataclass
-class Conference:
-    room: str
-    owner: str
-    kind: str  # select | group
-    group: str | None
-    started_at: float
-    members: dict[str, Member] = field(default_factory=dict)
-
-    def json(self) -> dict[str, Any]:
-        return {
-            "conference": self.room,
-            "owner": self.owner,
-            "kind": self.kind,
-            "group": self.group,
-            "started_at": iso(self.started_at),
-            "members": [m.json() for m in self.members.values()],
-            # The first shape of the conference.start reply, kept for clients using it.
-            "room": self.room,
-            "extensions": list(self.members),
-        }
-
-
 class Supervision:
     def __init__(self, center: Center) -> None:
         self.center = center
@@ -145,6 +71,14 @@ class Supervision:
         self._next_room = 0
         self._hinted: set[str] = set()  # extensions with a hint (their lamps come from it)
         self._hinted_from = -1
+        # From load() and from every link drop until restore() after the next resync:
+        # what is live is not known, so nothing is kept or forgotten in the store, and
+        # conference events wait to be applied over the PBX's lists.
+        self.syncing = False
+        self._held: list[Message] = []
+        self._saved = takeover.Saved()  # what a previous server left in the store
+        self._kept: dict[tuple[str, str], object] = {}  # rows as the store has them
+        self.foreign_rooms: set[str] = set()  # live rooms on the PBX that are not ours
 
     # ------------------------------------------------------------------ look-ups
 
@@ -173,7 +107,7 @@ class Supervision:
     def _holders(self, call: Call) -> list[str]:
         out = []
         for leg in call.legs.values():
-            ext = _extension(leg.device) if leg.role == "phone" else None
+            ext = channel_extension(leg.device) if leg.role == "phone" else None
             holder = self.holder(ext) if ext else None
             if holder is not None:
                 out.append(holder)
@@ -338,9 +272,8 @@ class Supervision:
 
     def free_room(self) -> str:
         """A ConfBridge room no conference (a supervisor's or an agent's) is using."""
-        busy = set(self.conferences) | {
-            b.conference for b in self.center.model.bridges.values() if b.conference
-        }
+        busy = set(self.conferences) | self.foreign_rooms
+        busy |= {b.conference for b in self.center.model.bridges.values() if b.conference}
         for step in range(len(ROOMS)):
             room = str(ROOMS[(self._next_room + step) % len(ROOMS)])
             if room not in busy:
@@ -382,8 +315,8 @@ class Supervision:
         self, supervisor: str, room: str, extensions: Sequence[str], now: float
     ) -> Outcome:
         conf = self._conference(supervisor, room, "add to")
-        new = [e for e in extensions if e not in conf.members or _gone(conf.members[e])]
-        live = sum(1 for m in conf.members.values() if not _gone(m))
+        new = [e for e in extensions if e not in conf.members or gone(conf.members[e])]
+        live = sum(1 for m in conf.members.values() if not gone(m))
         if live - 1 + len(new) > MAX_EXTENSIONS:
             raise ClientError(
                 "invalid_params", f"extensions: a conference has at most {MAX_EXTENSIONS} members"
@@ -452,7 +385,7 @@ class Supervision:
         for change in changes:
             if isinstance(change, ch.DeviceStateChanged):
                 out += self._lamp_without_hint(change)
-            elif not self.monitors:
+            elif not self.monitors or self.syncing:  # restore() reads the model then
                 continue
             elif isinstance(change, ch.SpyStarted):
                 out += self._spy_started(change)
@@ -471,7 +404,7 @@ class Supervision:
     def _lamp_without_hint(self, change: ch.DeviceStateChanged) -> list[Effect]:
         """A phone the PBX has no hint for still gets its lamp, from its device state
         (hints publish ``extension.state`` through the center)."""
-        ext = _extension(change.device)
+        ext = channel_extension(change.device)
         if ext is None or "/" in change.device[6:]:
             return []
         hints = self.center.model.extensions
@@ -484,7 +417,7 @@ class Supervision:
         return [Publish("extension.state", data, ("extensions",))]
 
     def _pending(self, device: str) -> Monitor | None:
-        ext = _extension(device)
+        ext = channel_extension(device)
         return next(
             (m for m in self.monitors.values() if m.channel is None and m.extension == ext), None
         )
@@ -507,19 +440,24 @@ class Supervision:
 
     def on_event(self, msg: Message, now: float) -> list[Effect]:
         name = msg.event
+        if self.syncing:
+            self._held.append(msg)
+            return []
         if name == "OriginateResponse":
             return self._originate_response(msg)
         conf = self.conferences.get(msg.get("Conference") or "")
         if conf is None:
+            if name == "ConfbridgeEnd":
+                self.foreign_rooms.discard(msg.get("Conference") or "")
             return []
         if name == "ConfbridgeEnd":
             del self.conferences[conf.room]
             for m in conf.members.values():
-                if not _gone(m):
+                if not gone(m):
                     m.state = "left"
             return [Publish("conference.ended", conf.json(), ("conferences",))]
         channel = msg.get("Channel") or ""
-        ext = _extension(channel)
+        ext = channel_extension(channel)
         member = conf.members.get(ext) if ext else None
         if member is None:
             return []
@@ -546,7 +484,7 @@ class Supervision:
         if (msg.get("Response") or "").lower() != "failure":
             return []
         device = msg.get("Channel") or ""
-        ext = _extension(device)
+        ext = channel_extension(device)
         room = msg.get("Exten") or ""
         conf = self.conferences.get(room)
         if conf is not None and ext in conf.members:
@@ -574,11 +512,43 @@ class Supervision:
                 return [Publish("call.monitored", monitor.json("failed"), ("calls",))]
             return []
         conf = self.conferences.get(headers.get("Exten", ""))
-        ext = _extension(device)
+        ext = channel_extension(device)
         if conf is not None and ext in conf.members:
             conf.members[ext].state = "failed"
             return [self._updated(conf)]
         return []
+
+    # ------------------------------------------------------------------ restart, reconnect
+
+    def load(self, saved: takeover.Saved) -> None:
+        """What a previous server kept in the store (before the link first comes up)."""
+        self._saved = saved
+        self._kept = takeover.kept_rows(saved)
+        self.syncing = True
+
+    def link_down(self) -> None:
+        self.syncing = True
+
+    def restore(self, rooms: Mapping[str, Sequence[Message]] | None, now: float) -> list[Effect]:
+        """After a (re)connect and resync: the spies and conferences still live on the PBX
+        become this server's again, from the call model (spy legs), the PBX's
+        ``ConfbridgeList`` of every room (``rooms``; None: the PBX would not list them)
+        and what was kept in memory or in the store. Then the conference events that
+        arrived meanwhile are applied, in order."""
+        saved, self._saved = self._saved, takeover.Saved()
+        out = takeover.restore_monitors(self, saved.monitors, now)
+        out += takeover.restore_conferences(self, saved.conferences, rooms, now)
+        self.syncing = False
+        held, self._held = self._held, []
+        for msg in held:
+            out += self.on_event(msg, now)
+        return out + self.saves()
+
+    def saves(self) -> list[Effect]:
+        """Store what changed in the spies and conferences since the last call."""
+        if self.syncing:
+            return []
+        return takeover.saves(self, self._kept)
 
     # ------------------------------------------------------------------ snapshot
 
@@ -590,10 +560,6 @@ class Supervision:
         if "conferences" in topics:
             snap["conferences"] = [c.json() for c in self.conferences.values()]
         return snap
-
-
-def _gone(member: Member) -> bool:
-    return member.state in ("left", "failed", "dropped")
 
 
 def _originate(extension: str, exten: str, caller_id: str) -> PbxAction:

@@ -215,6 +215,39 @@ _RECORDINGS: Final = (
     "CREATE INDEX recording_access_recording ON recording_access (recording_id, at)",
 )
 
+# What a supervisor is doing on the PBX right now (cti/store/live.py): the PBX does not
+# tell a new server a spy's mode (it changes by DTMF) or who owns a conference. Rows
+# live as long as the session; no foreign keys: an account may go while its spy runs.
+_LIVE: Final = (
+    """CREATE TABLE live_monitors (
+        supervisor TEXT PRIMARY KEY,
+        extension  TEXT NOT NULL,
+        call_id    TEXT NOT NULL,
+        target     TEXT NOT NULL,
+        mode       TEXT NOT NULL CHECK (mode IN ('listen', 'whisper', 'barge')),
+        spy_mode   TEXT NOT NULL CHECK (spy_mode IN ('listen', 'whisper', 'barge')),
+        channel    TEXT,
+        since      REAL NOT NULL
+    )""",
+    """CREATE TABLE live_conferences (
+        room       TEXT PRIMARY KEY,
+        owner      TEXT NOT NULL,
+        kind       TEXT NOT NULL CHECK (kind IN ('select', 'group')),
+        group_name TEXT,
+        started_at REAL NOT NULL
+    )""",
+    """CREATE TABLE live_conference_members (
+        room      TEXT NOT NULL REFERENCES live_conferences (room) ON DELETE CASCADE,
+        position  INTEGER NOT NULL,
+        extension TEXT NOT NULL,
+        state     TEXT NOT NULL
+                  CHECK (state IN ('invited', 'joined', 'left', 'failed', 'dropped')),
+        channel   TEXT,
+        PRIMARY KEY (room, position),
+        UNIQUE (room, extension)
+    ) WITHOUT ROWID""",
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     sql_migration(1, "agents, skills, customers, calls, agent states, groups", *_V1),
     sql_migration(2, "call recordings index and access audit", *_RECORDINGS),
@@ -226,4 +259,5 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "ALTER TABLE call_records ADD COLUMN released_by TEXT",
         "ALTER TABLE call_records ADD COLUMN release_reason TEXT",
     ),
+    sql_migration(5, "live spy sessions and conferences, kept across a restart", *_LIVE),
 )

@@ -85,8 +85,9 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     await store.seed_from_config(config, PASSWORD)
     server = await start_server(config, store, sim.port)
     async with aiohttp.ClientSession() as http:
-        yield Desk(sim, server, store, f"http://127.0.0.1:{server.http_port}/ws", http)
-    await server.stop()
+        d = Desk(sim, server, store, f"http://127.0.0.1:{server.http_port}/ws", http)
+        yield d
+    await d.server.stop()  # a test may have restarted it
     await sim.close()
     await store.close()
 
