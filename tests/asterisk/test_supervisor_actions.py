@@ -81,6 +81,9 @@ async def test_supervisor_actions_are_accepted_by_asterisk(asterisk: AsteriskIns
         end = await _wait(events, lambda m: m.event == "DTMFEnd" and m.get("Channel") == spy, 5)
         assert (end.get("Digit"), end.get("Direction")) == ("6", "Received")
 
+        # What a restarted server reads to take the spy and the conference over.
+        await _lists_while_live(link, spy, member)
+
         # The supervision core follows the real ConfBridge events of its room.
         conf = Conference("1000", "90001", "select", None, 0.0)
         conf.members["8001"] = Member("8001", "joined", channel=member)
@@ -106,6 +109,12 @@ async def test_supervisor_actions_are_accepted_by_asterisk(asterisk: AsteriskIns
         assert [e.event for e in effects] == ["conference.ended"]  # type: ignore[union-attr]
         with pytest.raises(ActionFailed):
             await link.send_action("ConfbridgeKick", [("Conference", "1000"), ("Channel", "all")])
+        for action, headers in (
+            ("ConfbridgeListRooms", []),
+            ("ConfbridgeList", [("Conference", "1000")]),
+        ):
+            none = await link.send_action(action, headers, check=False)
+            assert (none.success, none.message) == (False, "No active conferences.")
 
         # The kicked ;2 half is gone; hang up the spy (force release's Hangup, cause 16).
         if not any(m.event == "Hangup" and m.get("Channel") == spy for m in events):
@@ -115,6 +124,31 @@ async def test_supervisor_actions_are_accepted_by_asterisk(asterisk: AsteriskIns
             await link.send_action("Hangup", [("Channel", spy), ("Cause", "16")])
     finally:
         await link.close()
+
+
+async def _lists_while_live(link: AMILink, spy: str, member: str) -> None:
+    """The lists of a takeover after a restart (cti/center/takeover.py), as Asterisk 22
+    answers them while a ChanSpy and a conference are live: the shapes pbx_sim answers."""
+    channels = await link.send_action("CoreShowChannels")
+    [item] = [i for i in channels.items if i.get("Channel") == spy]
+    assert (item.get("Application"), item.get("ApplicationData")) == (
+        "ChanSpy",
+        f"PJSIP/8001,{SPY_OPTIONS}w",
+    )
+    rooms = await link.send_action("ConfbridgeListRooms")
+    assert rooms.message == "Confbridge conferences will follow"
+    assert [
+        (i.event, i.get("Conference"), i.get("Parties"), i.get("Locked")) for i in rooms.items
+    ] == [("ConfbridgeListRooms", "1000", "1", "No")]
+    assert rooms.complete is not None and rooms.complete.event == "ConfbridgeListRoomsComplete"
+    users = await link.send_action("ConfbridgeList", [("Conference", "1000")])
+    assert users.message == "Confbridge user list will follow"
+    assert [(i.event, i.get("Channel"), i.get("Muted"), i.get("Talking")) for i in users.items] == [
+        ("ConfbridgeList", member, "No", "No")
+    ]
+    assert users.complete is not None and users.complete.event == "ConfbridgeListComplete"
+    other = await link.send_action("ConfbridgeList", [("Conference", "1099")], check=False)
+    assert (other.success, other.message) == (False, "No Conference by that name found.")
 
 
 # -- ChanSpy with mode switching: real Asterisk and pbx_sim side by side -------------------

@@ -142,6 +142,11 @@ async def test_a_conference_survives_a_restart_and_is_operated_after_it(desk: De
         "8003": ("dropped", False),
     }
     assert (await watcher.ask("subscribe", topics=["conferences"]))["ok"]
+    # pbx_sim answers a room that is not there as app_confbridge does (while one is).
+    other_room = await desk.server.link.send_action(
+        "ConfbridgeList", [("Conference", "1099")], check=False
+    )
+    assert other_room.message == "No Conference by that name found."
 
     sup = await desk.client("90001", "9001")
     assert (await sup.ask("conference.unmute", conference=room, extension="8002"))["ok"]
@@ -164,3 +169,5 @@ async def test_a_conference_survives_a_restart_and_is_operated_after_it(desk: De
     await until(lambda: not desk.server.supervision.conferences, within=8)
     await desk.server._writes.join()
     assert (await load_live(desk.store))[1] == []
+    rooms = await desk.server.link.send_action("ConfbridgeListRooms", check=False)
+    assert (rooms.success, rooms.message) == (False, "No active conferences.")
