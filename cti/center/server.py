@@ -244,6 +244,8 @@ class HotlineServer:
         except LinkError as error:  # down again: the next up restores
             log.warning("center.restore_failed", error=str(error))
             return
+        if not self.link.is_up:  # down again while the lists came: the next up restores
+            return
         if rooms is not None:
             # A room gone between the two lists answers "No Conference by that name found."
             rooms.update((n, r.items) for n, r in zip(names, results, strict=True) if r.success)
