@@ -88,7 +88,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
         d = Desk(sim, server, store, f"http://127.0.0.1:{server.http_port}/ws", http)
         yield d
     await d.server.stop()  # a test may have restarted it
-    await sim.close()
+    await d.sim.close()  # or the one it restarted
     await store.close()
 
 

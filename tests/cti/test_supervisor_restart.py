@@ -6,11 +6,15 @@ the PBX side is checked in pbx_sim's own state.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from cti.store.live import load_live
+from pbx_sim.cli import build_parser
+from pbx_sim.cli import start as start_sim
 from pbx_sim.conference import conferences
 from tests.cti import test_supervisor_e2e as e2e
+from tests.cti.test_e2e_sim import SECRET
 from tests.cti.test_supervisor_e2e import Desk, desk_config, talking_call, until
 from tests.harness import Client, start_server
 
@@ -171,3 +175,46 @@ async def test_a_conference_survives_a_restart_and_is_operated_after_it(desk: De
     assert (await load_live(desk.store))[1] == []
     rooms = await desk.server.link.send_action("ConfbridgeListRooms", check=False)
     assert (rooms.success, rooms.message) == (False, "No active conferences.")
+
+
+async def test_a_pbx_restart_ends_the_spies_and_conferences_it_took_away(
+    desk: Desk, tmp_path: Path
+) -> None:
+    """The other way round: the PBX restarts (every channel gone, no ConfbridgeEnd, no
+    ChanSpyStop) under a running server: after the reconnect the spy is stopped, the
+    conference ended, and nothing of them is left in the store."""
+    sup = await desk.client("90001", "9001")
+    assert (await sup.ask("subscribe", topics=["calls", "conferences"]))["ok"]
+    # An internal call (a trunk call's recording would wait for a file the PBX took away).
+    other = await desk.client("90003", "9003")
+    assert (await other.ask("extension.call", extension="8004"))["ok"]
+    await until(lambda: len(desk.server.model.calls) == 1)
+    call_id = next(iter(desk.server.model.calls))
+    assert (await sup.ask("call.barge", call_id=call_id))["ok"]
+    await sup.wait_for("call.monitored", state="started", call_id=call_id)
+    third = await desk.client("90002", "9002")
+    room = (await third.ask("conference.start", extensions=["8002"]))["data"]["conference"]
+    await until(lambda: room in conferences(desk.sim.world), within=8)
+    await until(lambda: desk.server.supervision.conferences[room].members["8002"].state
+                == "joined", within=8)  # fmt: skip
+    await desk.server._writes.join()
+    kept_monitors, kept_conferences = await load_live(desk.store)
+    assert len(kept_monitors) == 1 and [c.room for c in kept_conferences] == [room]
+
+    port = desk.sim.port
+    await desk.sim.server.shutdown()
+    await desk.sim.close()
+    args = build_parser().parse_args(
+        [
+            "--ami-port", str(port), "--ami-user", "hotline", "--ami-secret", SECRET,
+            "--agents", "4", "--supervisors", "3", "--spool-dir", str(tmp_path / "spool2"),
+        ]
+    )  # fmt: skip
+    desk.sim = await start_sim(args)
+    await desk.server.link.wait_up(15)
+    await sup.wait_for("call.monitored", within=15, state="stopped", call_id=call_id)
+    await sup.wait_for("conference.ended", within=15, conference=room)
+    await until(desk.server._supervision_ready.is_set)
+    assert desk.server.supervision.monitors == {} and desk.server.supervision.conferences == {}
+    await desk.server._writes.join()
+    assert await load_live(desk.store) == ([], [])
