@@ -21,16 +21,17 @@ from cti.store import Store
 
 
 async def start_server(
-    config: Config, store: Store, ami_port: int, *, agi: bool = False
+    config: Config, store: Store, ami_port: int, *, agi: bool = False, agi_port: int = 0
 ) -> HotlineServer:
-    """A server on an ephemeral HTTP port (and FastAGI port with ``agi``), linked to the
-    PBX's AMI; quick keepalives, so a dead link shows within seconds."""
+    """A server on an ephemeral HTTP port (and FastAGI port with ``agi``: ``agi_port``,
+    or an ephemeral one), linked to the PBX's AMI; quick keepalives, so a dead link
+    shows within seconds."""
     server = HotlineServer(
         config,
         store,
         ami=Endpoint("127.0.0.1", ami_port),
         http=Endpoint("127.0.0.1", 0),
-        agi=Endpoint("127.0.0.1", 0) if agi else None,
+        agi=Endpoint("127.0.0.1", agi_port) if agi else None,
         link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
     )
     await server.start()

@@ -113,6 +113,15 @@ class AmiCarrier:
         call.reason = response.get("Reason") or ""
         return call
 
+    async def press(self, call: CarrierCall, digit: str) -> None:
+        """The caller presses a key: the ``;1`` half sends it to the ``;2`` half, which
+        is in the dialplan (IVR menus, virtual hold, the survey)."""
+        if call.channel is None:
+            raise ValueError(f"the call to {call.did} from {call.number} was not admitted")
+        await self.link.send_action(
+            "PlayDTMF", [("Channel", call.channel), ("Digit", digit), ("Duration", "200")]
+        )
+
     async def hang_up(self, call: CarrierCall) -> None:
         """The caller hangs up."""
         if call.channel is None:

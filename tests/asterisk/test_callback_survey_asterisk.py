@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +21,12 @@ import aiohttp
 import pytest
 
 from cti.asterisk.instance import Ports
-from cti.asterisk.netns import PrivateNetns
-from cti.asterisk.provision import Install
-from cti.asterisk.stack import AmiCarrier, CarrierCall, GeneratedAsterisk, start_generated
-from cti.center.server import Endpoint, HotlineServer
+from cti.asterisk.stack import AmiCarrier, GeneratedAsterisk
+from cti.center.server import HotlineServer
 from cti.config import Config, parse_config
-from cti.link import LinkSettings
 from cti.store import Store
 from pbx_sim.sip import Phone, Softphones
+from tests.asterisk.hotline_rig import Hotline, generated_asterisk, hotline_on
 from tests.asterisk.test_e2e_asterisk import E2E_TOML
 from tests.harness import Client
 
@@ -83,43 +81,30 @@ def callback_config() -> Config:
     )
 
 
-@pytest.fixture(scope="module")
-def generated(
-    asterisk_install: Install,
-    asterisk_netns: PrivateNetns,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[GeneratedAsterisk]:
-    stack = start_generated(
-        asterisk_install,
-        callback_config(),
-        tmp_path_factory.mktemp("callback-asterisk"),
-        ports=PORTS,
-        cti_agi=f"127.0.0.1:{AGI_PORT}",
-    )
-    try:
-        yield stack
-    finally:
-        stack.stop()
+generated = generated_asterisk(callback_config, "callback-asterisk", ports=PORTS, agi_port=AGI_PORT)
 
 
 @dataclass
 class Rig:
     pbx: GeneratedAsterisk
-    server: HotlineServer
-    store: Store
-    carrier: AmiCarrier
+    hotline: Hotline
     agents: Softphones
     far_end: Softphones  # the carrier's side of the trunk: the customer called back
-    url: str
 
-    async def press(self, call: CarrierCall, digit: str) -> None:
-        assert call.channel is not None
-        await self.carrier.link.send_action(
-            "PlayDTMF", [("Channel", call.channel), ("Digit", digit), ("Duration", "200")]
-        )
+    @property
+    def server(self) -> HotlineServer:
+        return self.hotline.server
+
+    @property
+    def store(self) -> Store:
+        return self.hotline.store
+
+    @property
+    def carrier(self) -> AmiCarrier:
+        return self.hotline.carrier
 
     async def client(self, http: aiohttp.ClientSession, agent_id: str, **login: str) -> Client:
-        c = Client(await http.ws_connect(self.url))
+        c = Client(await http.ws_connect(f"{self.hotline.base}/ws"))
         reply = await c.ask("login", agent_id=agent_id, password=PASSWORD, **login)
         assert reply["ok"], reply
         return c
@@ -134,46 +119,18 @@ class Rig:
 
 @pytest.fixture
 async def rig(generated: GeneratedAsterisk, tmp_path: Path) -> AsyncIterator[Rig]:
-    config = generated.config
-    store = await Store.open(tmp_path / "hotline.db")
-    await store.seed_from_config(config, PASSWORD)
-    server = HotlineServer(
-        config,
-        store,
-        ami=Endpoint("127.0.0.1", generated.ports.ami),
-        http=Endpoint("127.0.0.1", 0),
-        agi=Endpoint("127.0.0.1", AGI_PORT),
-        link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
-    )
-    agents = Softphones(port=generated.ports.sip)
-    far_end = Softphones(port=generated.ports.sip)
-    try:
-        await server.start()
-        await server.link.wait_up(15)
-        carrier = await AmiCarrier.connect(
-            "127.0.0.1", generated.ports.ami, config.ami.username, config.ami.secret
-        )
-        await agents.start()
-        await far_end.start()
-    except BaseException:
-        await agents.close()
-        await far_end.close()
-        await server.stop()
-        await store.close()
-        raise
-    url = f"http://127.0.0.1:{server.http_port}/ws"
-    r = Rig(generated, server, store, carrier, agents, far_end, url)
-    try:
-        yield r
-    finally:
-        for call in carrier.calls:
-            await carrier.hang_up(call)
-        await carrier.close()
-        errors = agents.errors + far_end.errors
-        await agents.close()
-        await far_end.close()
-        await server.stop()
-        await store.close()
+    db = tmp_path / "hotline.db"
+    async with hotline_on(generated, db, PASSWORD, agi_port=AGI_PORT) as hotline:
+        agents = Softphones(port=generated.ports.sip)
+        far_end = Softphones(port=generated.ports.sip)  # its own worker: its own account
+        try:
+            await agents.start()
+            await far_end.start()
+            yield Rig(generated, hotline, agents, far_end)
+        finally:
+            errors = agents.errors + far_end.errors
+            await agents.close()
+            await far_end.close()
         assert errors == []
 
 
@@ -190,7 +147,7 @@ async def _request_callback(rig: Rig, sup: Client) -> str:
     queued = await sup.wait_for("call.queued", within=15)
     call_id: str = queued["data"]["call_id"]
     await asyncio.sleep(1.0)  # in [hotline-wait-keys]: music, listening for a key
-    await rig.press(call, "*")
+    await rig.carrier.press(call, "*")
     requested = await sup.wait_for("call.callback", within=10, state="requested")
     assert requested["data"]["call_id"] == call_id
     assert requested["data"]["number"] == CUSTOMER
@@ -340,7 +297,7 @@ async def test_survey_after_the_agent_hangs_up(rig: Rig) -> None:
         await agent.wait_for("agent.state", within=10, state="wrap_up")
         await asyncio.sleep(1.0)  # Dial's g: [hotline-survey], the prompt's beep
         assert _channels(rig, "Local/4001@from-trunk")  # still there
-        await rig.press(caller, "4")
+        await rig.carrier.press(caller, "4")
         await agent.wait_for("call.ended", within=15, call_id=call_id)
     await asyncio.sleep(0.5)
     record = await rig.store.get_call(call_id)

@@ -16,7 +16,6 @@ be indexed complete with its SHA-256 and served over REST, whole and by range.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import re
 import shutil
@@ -25,7 +24,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -33,19 +31,17 @@ import pytest
 from cti.asterisk.instance import Ports
 from cti.asterisk.netns import PrivateNetns
 from cti.asterisk.provision import Install
-from cti.asterisk.stack import AmiCarrier, GeneratedAsterisk, start_generated
-from cti.center.server import Endpoint, HotlineServer
+from cti.asterisk.stack import GeneratedAsterisk, start_generated
 from cti.config import Config, parse_config
-from cti.link import LinkSettings
-from cti.store import Store
 from pbx_sim.sip import Phone, Softphones
+from tests.asterisk.hotline_rig import Hotline, hotline_on
 from tests.asterisk.test_e2e_asterisk import E2E_TOML
 from tests.harness import Client
+from tests.recorder.test_recording_e2e import PASSWORD, get_json, token
 
 pytestmark = pytest.mark.asterisk
 
 AMI_SECRET = "on-demand-ami-secret"
-PASSWORD = "pw-on-demand"
 PORTS = Ports(ami=15538, sip=15560)
 
 
@@ -92,14 +88,11 @@ def generated(
 @dataclass
 class Rig:
     pbx: GeneratedAsterisk
-    server: HotlineServer
-    store: Store
-    carrier: AmiCarrier
+    hotline: Hotline
     phones: Softphones
-    base: str
 
     async def agent(self, http: aiohttp.ClientSession) -> tuple[Client, Phone]:
-        c = Client(await http.ws_connect(f"{self.base}/ws"))
+        c = Client(await http.ws_connect(f"{self.hotline.base}/ws"))
         login = await c.ask("login", agent_id="80001", password=PASSWORD, extension="8001")
         assert login["ok"], login
         phone = await self.phones.register("8001", self.pbx.passwords["8001"])
@@ -108,7 +101,7 @@ class Rig:
 
     async def answered_call(self, agent: Client, phone: Phone, number: str) -> str:
         """A fault caller answered at 8001: its call id."""
-        caller = await self.carrier.call("4001", number, "On Demand")
+        caller = await self.hotline.carrier.call("4001", number, "On Demand")
         assert caller.admitted, caller
         await phone.answer(await phone.wait_ringing(timeout=10))
         answered = await agent.wait_for("call.answered", within=10)
@@ -116,79 +109,31 @@ class Rig:
         return call_id
 
 
-@contextlib.asynccontextmanager
-async def hotline(pbx: GeneratedAsterisk, tmp_path: Path) -> AsyncIterator[Rig]:
-    """A Hotline server logged in to ``pbx`` now (Asterisk fixes a session's classes at
-    login), its store, the carrier and the agents' softphones."""
-    config = pbx.config
-    store = await Store.open(tmp_path / "hotline.db")
-    await store.seed_from_config(config, PASSWORD)
-    server = HotlineServer(
-        config,
-        store,
-        ami=Endpoint("127.0.0.1", pbx.ports.ami),
-        http=Endpoint("127.0.0.1", 0),
-        link_settings=LinkSettings(ping_interval=2.0, ping_timeout=2.0),
-    )
-    phones = Softphones(port=pbx.ports.sip)
-    try:
-        await server.start()
-        await server.link.wait_up(15)
-        carrier = await AmiCarrier.connect(
-            "127.0.0.1", pbx.ports.ami, config.ami.username, config.ami.secret
-        )
-        await phones.start()
-    except BaseException:
-        await phones.close()
-        await server.stop()
-        await store.close()
-        raise
-    rig = Rig(pbx, server, store, carrier, phones, f"http://127.0.0.1:{server.http_port}")
-    try:
-        yield rig
-    finally:
-        for call in carrier.calls:
-            await carrier.hang_up(call)
-        await carrier.close()
-        errors = phones.errors
-        await phones.close()
-        await server.stop()
-        await store.close()
+@pytest.fixture
+async def rig(generated: GeneratedAsterisk, tmp_path: Path) -> AsyncIterator[Rig]:
+    async with hotline_on(generated, tmp_path / "hotline.db", PASSWORD) as hotline:
+        phones = Softphones(port=generated.ports.sip)
+        try:
+            await phones.start()
+            yield Rig(generated, hotline, phones)
+        finally:
+            errors = phones.errors
+            await phones.close()
         assert errors == []
 
 
-async def _token(http: aiohttp.ClientSession, base: str, agent_id: str) -> dict[str, str]:
-    async with http.post(
-        f"{base}/api/login", json={"agent_id": agent_id, "password": PASSWORD}
-    ) as r:
-        assert r.status == 200, await r.text()
-        return {"Authorization": f"Bearer {(await r.json())['token']}"}
-
-
-async def _get_json(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> Any:
-    async with http.get(url, headers=headers) as r:
-        body = await r.json()
-        assert r.status == 200, body
-        return body
-
-
-def _live_manager_conf(pbx: GeneratedAsterisk) -> Path:
-    """The manager.conf the running Asterisk reads (its config dir was copied there)."""
-    return pbx.instance.install.etc_dir / "manager.conf"
-
-
 def _write_classes(pbx: GeneratedAsterisk) -> list[str]:
-    text = _live_manager_conf(pbx).read_text(encoding="utf-8")
+    """The AMI user's write classes in the manager.conf the running Asterisk reads."""
+    text = (pbx.instance.install.etc_dir / "manager.conf").read_text(encoding="utf-8")
     [write] = re.findall(r"^write = (.*)$", text, re.MULTILINE)
     return write.split(",")
 
 
-async def test_agent_starts_a_recording_indexed_and_served(
-    generated: GeneratedAsterisk, tmp_path: Path
-) -> None:
-    assert "system" not in _write_classes(generated)  # although fault is on_demand
-    async with hotline(generated, tmp_path) as rig, aiohttp.ClientSession() as http:
-        refused = await rig.server.link.send_action(
+async def test_agent_starts_a_recording_indexed_and_served(rig: Rig) -> None:
+    assert "system" not in _write_classes(rig.pbx)  # although fault is on_demand
+    server = rig.hotline.server
+    async with aiohttp.ClientSession() as http:
+        refused = await server.link.send_action(
             "MixMonitor", [("Channel", "PJSIP/8001-none"), ("File", "x.wav")], check=False
         )
         assert refused.response.get("Message") == "Permission denied"  # the premise
@@ -203,7 +148,7 @@ async def test_agent_starts_a_recording_indexed_and_served(
         event = await agent.wait_for("call.recording", within=10, state="started")
         assert event["data"]["on_demand"] is True and event["data"]["call_id"] == call_id
         leg = next(
-            c for c in rig.server.center.model.channels.values() if c.name.startswith("PJSIP/8001-")
+            c for c in server.center.model.channels.values() if c.name.startswith("PJSIP/8001-")
         )
         assert leg.bridge_id is not None  # still bridged with the caller: no break
         await asyncio.sleep(1.5)
@@ -212,19 +157,19 @@ async def test_agent_starts_a_recording_indexed_and_served(
         assert 1.0 < stopped["data"]["duration_s"] < 4.0, stopped
         await phone.hangup()  # the call went on after the recording stopped
         await agent.wait_for("call.ended", within=10, call_id=call_id)
-        await rig.server.recorder.drain(30)
+        await server.recorder.drain(30)
 
-        mine = await _token(http, rig.base, "80001")
-        [rec] = await _get_json(http, f"{rig.base}/api/recordings?call_id={call_id}", mine)
+        mine = await token(http, rig.hotline.base, "80001")
+        [rec] = await get_json(http, f"{rig.hotline.base}/api/recordings?call_id={call_id}", mine)
         assert rec["id"] == recording_id and rec["state"] == "complete", rec
         assert rec["on_demand"] is True and rec["agent_id"] == "80001"
         assert rec["queue"] == "fault" and rec["caller"] == "0215550188"
-        path = generated.config.store.recordings_dir / rec["file"]
+        path = rig.pbx.config.store.recordings_dir / rec["file"]
         data = path.read_bytes()  # what Asterisk wrote inside the chroot
         assert data[:4] == b"RIFF" and rec["size"] == len(data)
         assert rec["sha256"] == hashlib.sha256(data).hexdigest()
         assert 1.0 < rec["duration_s"] < 4.0, rec
-        url = rig.base + rec["url"]
+        url = rig.hotline.base + rec["url"]
         async with http.get(url, headers=mine) as r:
             assert r.status == 200 and r.headers["Content-Type"] == "audio/wav"
             assert await r.read() == data
