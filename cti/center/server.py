@@ -241,9 +241,9 @@ class HotlineServer:
                     for n in names
                 )
             )
-        except LinkError as error:  # down again: the next up restores
-            log.warning("center.restore_failed", error=str(error))
-            return
+        except LinkError as error:
+            log.warning("center.conference_list_failed", error=str(error))
+            rooms, names, results = None, [], []  # still up: take the spies over at least
         if not self.link.is_up:  # down again while the lists came: the next up restores
             return
         if rooms is not None:
