@@ -105,7 +105,10 @@ async function start(s) {
       onEvent: (frame, arrivedAt) => {
         if (sup) supervisor.onEvent(frame);
         desk.onEvent(frame);
-        frames.arrived(arrivedAt);
+        // How long ago the server stamped it, on the wall clock (performance.timeOrigin
+        // plus now() drifts away from Date.now() over a page's life).
+        const sent = Date.parse(frame.ts);
+        frames.arrived(arrivedAt, Number.isNaN(sent) ? null : arrivedAt - (Date.now() - sent));
       },
       onAuthFailed: (error) => loggedOut(error),
     },

@@ -19,14 +19,21 @@ class Samples {
 
 export const metrics = {
   latency: new Samples(), // ms from an event's arrival to the frame after it was drawn
+  // ms from the server's timestamp of the event to that frame: also counts the time a
+  // message waits in the browser before its handler runs (a busy page queues them).
+  // Only meaningful where the browser and the server share a clock (the benchmark).
+  sendToPaint: new Samples(),
   frames: new Samples(), // ms between animation frames (while the meter runs)
   events: 0,
   renders: 0,
+  lastPaintAt: null, // Date.now() of the last frame that timed an event's paint
   reset() {
     this.latency.clear();
+    this.sendToPaint.clear();
     this.frames.clear();
     this.events = 0;
     this.renders = 0;
+    this.lastPaintAt = null;
   },
   summary() {
     return { latency_ms: stats(this.latency.values), frame_ms: stats(this.frames.values),
@@ -44,8 +51,8 @@ export function stats(values) {
 export class FrameBatcher {
   constructor() {
     this.jobs = new Map(); // key -> render function (the last one wins)
-    this.arrivals = []; // arrival times of the events rendered in the coming frame
-    this.drawn = []; // arrival times of the events drawn in the last frame
+    this.arrivals = []; // [arrival, sent] times of the events rendered in the coming frame
+    this.drawn = []; // [arrival, sent] times of the events drawn in the last frame
     this.scheduled = false;
     this._frame = (ts) => this._run(ts);
   }
@@ -57,9 +64,10 @@ export class FrameBatcher {
   }
 
   // An event arrived at `arrivedAt` (performance.now()); its effect is in the next frame.
-  arrived(arrivedAt) {
+  // `sentAt`: the server's timestamp on the same time base, null if unknown.
+  arrived(arrivedAt, sentAt = null) {
     metrics.events += 1;
-    this.arrivals.push(arrivedAt);
+    this.arrivals.push([arrivedAt, sentAt]);
     this._request();
   }
 
@@ -75,7 +83,11 @@ export class FrameBatcher {
     const now = performance.now();
     // The previous frame has been painted by the time this one starts: an upper bound
     // of its events' arrival-to-paint latency.
-    for (const t of this.drawn) metrics.latency.push(now - t);
+    if (this.drawn.length) metrics.lastPaintAt = Date.now();
+    for (const [arrived, sent] of this.drawn) {
+      metrics.latency.push(now - arrived);
+      if (sent !== null) metrics.sendToPaint.push(now - sent);
+    }
     this.drawn = this.arrivals;
     this.arrivals = [];
     const jobs = this.jobs;
