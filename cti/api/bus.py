@@ -120,6 +120,8 @@ class EventBus:
             if subs:
                 own |= subs
         if own:
+            if self._backlog:
+                self._catch_up(own)
             head, tail = frame.prefix.encode(), frame.suffix.encode()
             urgency = NOW if urgent else LATER
             for sub in list(own):  # a sink may unsubscribe a slow connection
@@ -136,6 +138,28 @@ class EventBus:
         elif len(self._backlog) == 1:
             self.on_backlog(urgent)
         return frame
+
+    def _catch_up(self, subs: set[Subscription]) -> None:
+        """Before an event goes to the connections it is about: the earlier events they
+        are still owed from the backlog (a supervisor is also the agent of the events
+        about their own monitor), so that every connection receives the events in eid
+        order (the client drops an eid below one it has seen, and ``resume`` counts on
+        the order)."""
+        for i, (frame, done) in enumerate(self._backlog):
+            owed = [
+                sub
+                for sub in subs
+                if sub not in done
+                and sub.live_from <= frame.eid
+                and not sub.topics.isdisjoint(frame.topics)
+            ]
+            if not owed:
+                continue
+            head, tail = frame.prefix.encode(), frame.suffix.encode()
+            for sub in owed:
+                seq = sub.seq = sub.seq + 1
+                sub.sink(b"%b%d%b" % (head, seq, tail), LATER)
+            self._backlog[i] = (frame, done | frozenset(owed))
 
     def deliver(self) -> int:
         """Hand the published events to their topic subscribers, in order; returns how

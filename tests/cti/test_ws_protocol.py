@@ -232,3 +232,22 @@ def test_second_pass_skips_what_unsubscribed_meanwhile_and_keeps_eid_order() -> 
     bus.deliver()
     assert gone == []
     assert [(e["eid"], e["seq"]) for e in stays] == [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)]
+
+
+def test_an_own_event_waits_for_the_backlog_the_same_connection_is_owed() -> None:
+    # A supervisor spying on a call: the call's events reach them as a topic subscriber
+    # (second pass), the monitor's as its agent (at once). eid order must hold anyway.
+    bus = EventBus()
+    bus.on_backlog = lambda urgent: None
+    _, sup = collect(bus, "90001", {"self", "calls"})
+    _, other = collect(bus, "90002", {"calls"})
+    bus.publish("call.ended", {"call_id": "c"}, "t", ["calls"])
+    bus.publish("call.monitored", {"state": "stopped"}, "t", ["calls"], ["90001"])
+    assert [(e["event"], e["eid"], e["seq"]) for e in sup] == [
+        ("call.ended", 1, 1),
+        ("call.monitored", 2, 2),
+    ]
+    assert other == []  # the others still wait for the second pass
+    assert bus.deliver() == 2
+    assert [(e["eid"], e["seq"]) for e in other] == [(1, 1), (2, 2)]
+    assert [e["eid"] for e in sup] == [1, 2]  # nothing twice
