@@ -165,7 +165,16 @@ async def test_a_conference_survives_a_restart_and_is_operated_after_it(desk: De
     # A new conference does not get the room that is still live.
     other = await sup.ask("conference.start", extensions=["8003"])
     assert other["ok"] and other["data"]["conference"] != room, other
-    assert (await sup.ask("conference.end", conference=other["data"]["conference"]))["ok"]
+    second = other["data"]["conference"]
+    await until(
+        lambda: (
+            {m.state for m in desk.server.supervision.conferences[second].members.values()}
+            == {"joined"}
+        ),
+        within=8,
+    )
+    assert (await sup.ask("conference.end", conference=second))["ok"]
+    await watcher.wait_for("conference.ended", within=8, conference=second)
 
     assert (await sup.ask("conference.end", conference=room))["ok"]
     await watcher.wait_for("conference.ended", within=8, conference=room)
@@ -173,6 +182,7 @@ async def test_a_conference_survives_a_restart_and_is_operated_after_it(desk: De
     await until(lambda: not desk.server.supervision.conferences, within=8)
     await desk.server._writes.join()
     assert (await load_live(desk.store))[1] == []
+    await until(lambda: not conferences(desk.sim.world), within=8)
     rooms = await desk.server.link.send_action("ConfbridgeListRooms", check=False)
     assert (rooms.success, rooms.message) == (False, "No active conferences.")
 
