@@ -13,6 +13,7 @@ endpoint; agents' phones are pjsua2 softphones registered with the generated pas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, parse_config
 from cti.link import LinkSettings
 from cti.store import Store
-from pbx_sim.sip import AgentPolicy, Phone, Softphones, TrunkCaller
+from pbx_sim.sip import AgentPolicy, Phone, PhoneCall, SoftphoneError, Softphones, TrunkCaller
 from tests.harness import Client
 
 pytestmark = pytest.mark.asterisk
@@ -230,27 +231,41 @@ async def test_abandon_while_waiting_is_one_record(rig: Rig) -> None:
     assert record.wait_s is not None and record.wait_s >= 0.4
 
 
-async def test_31st_simultaneous_trunk_call_is_blocked(rig: Rig) -> None:
-    """The E1 carries 30 calls: with 30 callers waiting, the dialplan's GROUP_COUNT limit
-    sends the 31st to congestion; Hotline publishes call.blocked and records it. (The 30
-    are placed at once; the dialplan counts after joining the group, so concurrent
-    callers can never exceed the limit.)"""
+async def test_31_simultaneous_sip_trunk_calls_carry_30_and_block_1(rig: Rig) -> None:
+    """31 INVITEs from the carrier's trunk endpoint (e1trunk) at once: the dialplan's
+    GROUP_COUNT limit carries 30 (answered, waiting in Hotline's queue) and sends one to
+    congestion, which the carrier sees as SIP 503; Hotline publishes call.blocked for
+    that caller and keeps a record of it. (Which one of the 31 is refused is up to
+    Asterisk: the dialplan counts after joining the group, so concurrent callers can
+    never exceed the limit.)"""
+    trunk = await rig.trunk()
+    await trunk.prepare(31)  # 4 calls per pjsua2 process: start the 8 workers at once
+    numbers = [f"02155510{i:02d}" for i in range(31)]
     async with aiohttp.ClientSession() as http:
         sup = await rig.client(http, "90001")
         assert (await sup.ask("subscribe", topics=["calls", "trunks"]))["ok"]
-        first = await asyncio.gather(
-            *(rig.carrier.call("4000", f"02155510{i:02d}") for i in range(30))
-        )
-        assert all(c.admitted for c in first), [c.reason for c in first if not c.admitted]
+        calls = await asyncio.gather(*(trunk.place("4000", n) for n in numbers))
+
+        async def settled(call: PhoneCall) -> None:
+            with contextlib.suppress(SoftphoneError):
+                await call.wait_connected(20)
+
+        await asyncio.gather(*(settled(c) for c in calls))
+        carried = [c for c in calls if c.connected and not c.ended]
+        refused = [c for c in calls if c.ended]
+        assert (len(carried), len(refused)) == (30, 1), [(c.code, c.reason) for c in refused]
+        (blocked,) = refused
+        assert blocked.connected_at is None and blocked.code == 503, blocked
+        assert blocked.q850_cause == 34, blocked.q850_cause  # Reason: Q.850;cause=34 (congestion)
+        blocked_number = numbers[calls.index(blocked)]
+        event = await sup.wait_for("call.blocked")
+        assert event["data"] == {"trunk": "e1", "caller": blocked_number}
         queued = {(await sup.wait_for("call.queued"))["data"]["call_id"] for _ in range(30)}
         assert len(queued) == 30
-        blocked = await rig.carrier.call("4000", "0215551099", "Blocked Caller")
-        assert not blocked.admitted
-        event = await sup.wait_for("call.blocked")
-        assert event["data"] == {"trunk": "e1", "caller": "0215551099"}
-        assert "30 active calls" in rig.pbx.instance.rx("core show channels count")
-        for call in first:
-            await rig.carrier.hang_up(call)
+        channels = rig.pbx.instance.rx("core show channels concise")
+        assert sum(1 for line in channels.splitlines() if "hotline-wait" in line) == 30
+        for call in carried:
+            await trunk.phone.hangup(call)
         abandoned = {
             (await sup.wait_for("call.abandoned", within=15))["data"]["call_id"] for _ in range(30)
         }
@@ -261,7 +276,9 @@ async def test_31st_simultaneous_trunk_call_is_blocked(rig: Rig) -> None:
     assert len(records) == 31
     assert sorted(c.outcome for c in records) == ["abandoned"] * 30 + ["blocked"]
     (rec,) = [c for c in records if c.outcome == "blocked"]
-    assert rec.caller_number == "0215551099" and rec.trunk == "e1"
+    # (its dialled_number is empty: the dialplan sets HOTLINE_DID after the limit check)
+    assert rec.caller_number == blocked_number and rec.trunk == "e1"
+    assert sorted(c.caller_number or "" for c in records) == numbers
 
 
 async def test_asterisk_restart_under_the_server_loses_and_duplicates_no_record(
