@@ -23,12 +23,13 @@ import json
 import random
 import secrets
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
 from cti.asterisk.instance import Ports
 from cti.asterisk.netns import PrivateNetns
-from cti.asterisk.provision import ensure_install, require_root
+from cti.asterisk.provision import Install, ensure_install, require_root
 from cti.asterisk.stack import GeneratedAsterisk, start_generated
 from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, demo_config
@@ -45,6 +46,8 @@ from pbx_sim.sip import AgentPolicy, PhoneCall, Softphones, TrunkCaller
 
 #: ports inside Asterisk's private namespace (nothing else is there)
 PORTS: Final = Ports(ami=5038, sip=5060)
+#: MixMonitor's directory inside the chroot (recording.pbx_dir, docs/recording.md)
+PBX_RECORDINGS: Final = "/var/spool/asterisk/monitor/hotline"
 DESKS_TIMEOUT_S: Final = 20.0
 
 
@@ -102,21 +105,39 @@ class SipCallers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _start_isolated(config: Config, var: Path) -> tuple[GeneratedAsterisk, PrivateNetns]:
+def with_recordings(config: Config, install: Install, var: Path) -> tuple[Config, dict[str, Path]]:
+    """The demo keeps its recordings in ``var/recordings``, as on pbx_sim, where the
+    server indexes and serves them. A chroot's Asterisk sees that directory as
+    :data:`PBX_RECORDINGS` (a bind mount in its private mount namespace, so MixMonitor's
+    files are the very files Hotline reads); the host's own Asterisk writes there directly.
+    Returns the configuration and the chroot shares."""
+    recordings = (var / "recordings").absolute()
+    recordings.mkdir(parents=True, exist_ok=True)
+    store = replace(config.store, recordings_dir=recordings)
+    if install.kind != "chroot":
+        return replace(config, store=store), {}
+    recording = replace(config.recording, pbx_dir=PBX_RECORDINGS)
+    return replace(config, store=store, recording=recording), {PBX_RECORDINGS: recordings}
+
+
+def _start_isolated(config: Config, var: Path) -> tuple[GeneratedAsterisk, PrivateNetns, Config]:
     """Asterisk in a private network namespace with the generated configuration; the
-    calling (main) thread joins that namespace."""
+    calling (main) thread joins that namespace. Returns the configuration with the
+    recordings mapped (:func:`with_recordings`)."""
     require_root("hotline demo --pbx asterisk")
-    stack = start_generated(ensure_install(), config, var / "asterisk", ports=PORTS,
-                            netns="private")  # fmt: skip
+    install = ensure_install()
+    config, shares = with_recordings(config, install, var)
+    stack = start_generated(install, config, var / "asterisk", ports=PORTS,
+                            netns="private", shares=shares)  # fmt: skip
     assert stack.instance.pid is not None
-    return stack, PrivateNetns.join(stack.instance.pid)
+    return stack, PrivateNetns.join(stack.instance.pid), config
 
 
 async def run_demo(args: argparse.Namespace, http_sock: socket.socket) -> dict[str, Any]:
     password = args.demo_password or secrets.token_urlsafe(DEMO_SECRET_BYTES)
     config = demo_config(ami_secret=secrets.token_urlsafe(DEMO_SECRET_BYTES))
     var = Path(args.var)
-    stack, netns = _start_isolated(config, var)
+    stack, netns, config = _start_isolated(config, var)
     simulated = [
         a for a in config.agents if a.role == "agent" and a.agent_id != PERSON_AGENT and a.extension
     ]

@@ -30,20 +30,21 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cti.asterisk import netns as ns
 from cti.asterisk.errors import ConfigError, NotRunningError, StartError
 from cti.asterisk.modules_conf import MODULES_CONF, check_modules_conf
-from cti.asterisk.provision import Install, Say, make_var_dirs, require_root
+from cti.asterisk.provision import Install, Say, in_root, make_var_dirs, require_root
 
 log = logging.getLogger(__name__)
 
@@ -483,6 +484,24 @@ def _release_use_lock(install: Install) -> None:
     os.close(fd)  # releases the flock
 
 
+def _check_shares(install: Install, shares: Mapping[str, Path]) -> dict[str, Path]:
+    """``shares``: absolute directory inside the chroot -> existing host directory bind
+    mounted there (e.g. the recordings: Asterisk writes, Hotline reads, one file)."""
+    checked: dict[str, Path] = {}
+    for inside, host in shares.items():
+        if install.kind != "chroot":
+            raise ConfigError(
+                f"cannot share {host} as {inside}: Asterisk is the host's, not a chroot",
+                "give Asterisk the host path itself",
+            )
+        if not inside.startswith("/") or ".." in inside.split("/"):
+            raise ConfigError(f"shared directory {inside!r} is not an absolute chroot path")
+        if not host.is_dir():
+            raise ConfigError(f"shared directory {host} does not exist", "create it first")
+        checked[inside] = host.resolve()
+    return checked
+
+
 class AsteriskInstance:
     """One Asterisk from ``install`` (or a chroot path) with ``config_dir`` on ``ports``.
 
@@ -494,6 +513,8 @@ class AsteriskInstance:
 
     ``detach=False`` (default) ties Asterisk's life to the calling thread
     (``PR_SET_PDEATHSIG``); ``detach=True`` lets it outlive this process (the CLI's ``up``).
+    ``shares``: host directories bind mounted into the chroot (see :func:`_check_shares`),
+    only in Asterisk's private mount namespace.
     """
 
     def __init__(
@@ -505,6 +526,7 @@ class AsteriskInstance:
         netns: str = "caller",
         state_dir: Path | None = None,
         detach: bool = False,
+        shares: Mapping[str, Path] | None = None,
         say: Say = _quiet,
     ) -> None:
         if isinstance(root, Path):
@@ -519,6 +541,7 @@ class AsteriskInstance:
         self.netns = netns
         self.state_dir = state_dir or (root.state_dir / "state")
         self.detach = detach
+        self.shares = _check_shares(root, shares or {})
         self.say = say
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
@@ -618,6 +641,10 @@ class AsteriskInstance:
         steps.append('mount --bind "$1" "$2"')
         if self.install.kind == "chroot":
             steps.append('mount -t proc proc "$3/proc"')
+        for inside, host in self.shares.items():
+            # in Asterisk's private mount namespace: the host never sees these mounts
+            target = shlex.quote(str(in_root(self.install.root, inside.lstrip("/"))))
+            steps += [f"mkdir -p {target}", f"mount --bind {shlex.quote(str(host))} {target}"]
         steps += ["shift 3", 'exec "$@"']
         return [
             "unshare",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -50,15 +51,17 @@ def start_generated(
     netns: str = "caller",
     cti_agi: str | None = None,
     start: bool = True,
+    shares: Mapping[str, Path] | None = None,
 ) -> GeneratedAsterisk:
     """Generate into ``work_dir/config`` (SIP passwords kept in ``work_dir``, 0600) and
-    start Asterisk with it (unless ``start`` is false)."""
+    start Asterisk with it (unless ``start`` is false). ``shares``: host directories
+    seen inside the chroot (:class:`~cti.asterisk.instance.AsteriskInstance`)."""
     config_dir = work_dir / "config"
     passwords = genconf.sip_passwords(genconf.endpoints(config), work_dir / "sip-secrets.json")
     options = genconf.Options(sip_port=ports.sip, ami_port=ports.ami, cti_agi=cti_agi)
     genconf.write_config(genconf.generate(config, passwords, options), config_dir)
     instance = AsteriskInstance(
-        install, config_dir, ports, netns=netns, state_dir=work_dir / "state"
+        install, config_dir, ports, netns=netns, state_dir=work_dir / "state", shares=shares
     )
     if start:
         instance.start()

@@ -332,3 +332,38 @@ def test_system_asterisk_keeps_everything_in_the_state_dir(tmp_path: Path) -> No
     assert install.argv("-f")[:3] == ["/usr/sbin/asterisk", "-C", str(conf)]
     assert (install.etc_dir / "queues.conf").is_file()
     assert install.resolv_conf == Path("/etc/resolv.conf")  # hidden in a private mount ns
+
+
+def test_shared_directories_are_bind_mounted_inside_the_chroot(tmp_path: Path) -> None:
+    install = fake_chroot(tmp_path)
+    host = tmp_path / "demo var" / "recordings"  # a space: the script must quote it
+    host.mkdir(parents=True)
+    shares = {"/var/spool/asterisk/monitor/hotline": host}
+    instance = AsteriskInstance(install, None, state_dir=tmp_path / "s", shares=shares)
+    argv = instance._launch_argv(tmp_path / "empty")
+    script = argv[argv.index("-c") + 1]
+    target = install.root / "var/spool/asterisk/monitor/hotline"
+    assert f"mount --bind '{host}' {target}" in script.splitlines()
+    assert f"mkdir -p {target}" in script.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("kind", "inside", "exists", "error"),
+    [
+        ("system", "/var/spool/x", True, "not a chroot"),
+        ("chroot", "var/spool/x", True, "not an absolute chroot path"),
+        ("chroot", "/var/../etc", True, "not an absolute chroot path"),
+        ("chroot", "/var/spool/x", False, "does not exist"),
+    ],
+)
+def test_bad_shared_directories_are_refused(
+    tmp_path: Path, kind: str, inside: str, exists: bool, error: str
+) -> None:
+    install = fake_chroot(tmp_path)
+    if kind == "system":
+        install = Install("system", Path("/"), "22.0.0", tmp_path / "system")
+    host = tmp_path / "shared"
+    if exists:
+        host.mkdir()
+    with pytest.raises(ConfigError, match=error):
+        AsteriskInstance(install, None, state_dir=tmp_path / "s", shares={inside: host})
