@@ -5,7 +5,7 @@ test, in the host's namespace like a browser, logs in over REST on the demo's HT
 while pjsua2 agents take SIP calls from the carrier trunk; the summary and the database
 must show calls answered and ended, no PBX action errors and no softphone errors. A call
 of the fault queue (policy ``always``; with the default seed the third and sixth callers
-dial it) is recorded by Asterisk's MixMonitor inside the chroot into the demo's
+dial it) or of inquiry (20 %) is recorded by Asterisk's MixMonitor inside the chroot into the demo's
 ``var/recordings`` (mounted there): the REST API indexes and serves that very file.
 """
 
@@ -107,7 +107,9 @@ def test_demo_on_real_asterisk(asterisk_install: Install, tmp_path: Path) -> Non
         outcomes = dict(db.execute("SELECT outcome, count(*) FROM call_records GROUP BY outcome"))
     assert outcomes.get("answered", 0) >= 1, outcomes
     # Asterisk's file, read through the mount: the one indexed and served
-    assert recording["queue"] == "fault" and recording["duration_s"] > 0.5, recording
+    # recorded by policy: fault always, inquiry 20 % (complaint only on an agent's demand)
+    assert recording["queue"] in ("fault", "inquiry"), recording
+    assert recording["duration_s"] > 0.5 and not recording["on_demand"], recording
     on_disk = tmp_path / "var" / "recordings" / recording["file"]
     assert audio[:4] == b"RIFF" and audio == on_disk.read_bytes()
     assert hashlib.sha256(audio).hexdigest() == recording["sha256"]
