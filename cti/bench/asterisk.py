@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -50,9 +51,12 @@ from pbx_sim.sip import AgentPolicy, Phone, Softphones
 PORTS: Final = Ports(ami=15038, sip=15060)
 SECRET: Final = "bench-ami-secret"
 PASSWORD: Final = "bench-password"
+MAX_KNEE_CALLS: Final = 990  # agents on extensions 8001..8990 ([internal] _8XXX)
 
 
-def bench_config(agents: int, channels: int = 30) -> Config:
+def bench_toml(agents: int, channels: int = 30) -> str:
+    """The bench's Hotline configuration: one queue, ``agents`` agents 80001... on
+    extensions 8001..., one trunk of ``channels`` channels."""
     lines = [
         f'[ami]\nport = {PORTS.ami}\nsecret_env = "S"',
         '[log]\nlevel = "warning"\nformat = "json"',
@@ -64,7 +68,13 @@ def bench_config(agents: int, channels: int = 30) -> Config:
         lines.append(
             f'[[agents]]\nid = "{80001 + i}"\nextension = "{8001 + i}"\nskills = {{ s = 5 }}'
         )
-    return parse_config(tomllib.loads("\n".join(lines)), "<bench asterisk>", env={"S": SECRET})
+    return "\n".join(lines)
+
+
+def bench_config(agents: int, channels: int = 30) -> Config:
+    return parse_config(
+        tomllib.loads(bench_toml(agents, channels)), "<bench asterisk>", env={"S": SECRET}
+    )
 
 
 class Rings:
@@ -329,6 +339,15 @@ async def saturate(args: argparse.Namespace) -> dict[str, Any]:
         netns.restore()
 
 
+def parse_steps(text: str) -> list[int]:
+    if not re.fullmatch(r"\d+(,\d+)*", text):
+        raise argparse.ArgumentTypeError(f"expected calls per step like 30,60,120, not {text!r}")
+    steps = [int(s) for s in text.split(",")]
+    if any(s < 1 for s in steps) or steps != sorted(set(steps)):
+        raise argparse.ArgumentTypeError("steps must be positive and increasing")
+    return steps
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hotline bench asterisk", description=__doc__)
     parser.add_argument("--calls", type=int, default=200, help="callers per phase (200)")
@@ -343,9 +362,30 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: keep --channels calls up for S seconds, check records",
     )
     parser.add_argument("--channels", type=int, default=30, help="trunk limit and agents (30)")
+    knee = parser.add_argument_group("--knee: where Asterisk itself saturates (SIPp load)")
+    knee.add_argument(
+        "--knee",
+        type=parse_steps,
+        default=None,
+        metavar="C1,C2,...",
+        help="instead: steps of concurrent SIP calls (SIPp carrier and agents), e.g. 30,60,120",
+    )
+    knee.add_argument("--hold", type=float, default=10.0, help="each caller's call, s (10)")
+    knee.add_argument("--rounds", type=int, default=3, help="calls per line and step (3)")
+    knee.add_argument("--keep-going", action="store_true", help="past the first failing step")
+    knee.add_argument("--rtp", action="store_true", help="callers stream A-law, agents echo it")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     configure_logging("error", "json")
+    if args.knee is not None:
+        if args.knee[-1] > MAX_KNEE_CALLS:
+            parser.error(f"--knee: at most {MAX_KNEE_CALLS} calls (one agent each, 8001-8990)")
+        from cti.bench.asterisk_knee import knee as run_knee  # noqa: PLC0415 - it imports this
+
+        with contextlib.suppress(KeyboardInterrupt):
+            print(json.dumps(asyncio.run(run_knee(args))))
+            return 0
+        return 130
     if args.saturate is not None:
         print(json.dumps(asyncio.run(saturate(args))))
         return 0
