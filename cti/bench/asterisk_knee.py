@@ -15,8 +15,9 @@ Per step: calls placed, completed and failed (SIPp), INVITE → 200 of the carri
 callers who entered Hotline's queue (AMI), records (``call_records`` of the step's
 callers), lost (entered, no record) and duplicated, answered by an agent; CPU of
 Asterisk, of the Hotline process, of the two SIPp and of this process (the desks), and
-the machine's busy share. ``bottleneck``: at the first step that fails (a SIPp failure,
-a lost record, or fewer than 99 % answered) the busier of Asterisk and Hotline, or
+the machine's busy share. ``bottleneck``: at the first step that fails (over 1 % SIPp
+failures or unanswered calls, a lost or duplicated record, or a p99 queue wait over
+1 s although an agent is always idle) the busier of Asterisk and Hotline, or
 ``machine`` when the machine had no idle CPU left (the load generators then compete).
 Everything runs in a private network namespace (root needed).
 """
@@ -55,6 +56,9 @@ HTTP_PORT: Final = 18080
 CARRIER_PORT: Final = 16060
 AGENTS_PORT: Final = 16070
 FAILED_SHARE: Final = 0.01  # a step fails beyond 1 % of setup failures or unanswered calls
+#: every call finds an idle agent: a caller still waiting 1 s later means the routing
+#: path (Hotline's decision, the Redirect, Asterisk's Dial) no longer keeps up
+SLOW_WAIT_MS: Final = 1000
 IDLE_FLOOR: Final = 0.05  # below 5 % idle CPU the machine, not one process, is the limit
 
 
@@ -257,7 +261,7 @@ async def _step(
     outcomes: dict[str, int] = {}
     for _, outcome, _ in records:
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return {
+    result: dict[str, Any] = {
         "calls_up": calls_up,
         "seconds": round(after.at - before.at, 1),
         "placed": sipp.counter(stats, "TotalCallCreated"),
@@ -279,23 +283,30 @@ async def _step(
         **after.pct_since(before),
         "cpu_sipp_carrier_pct": round(100 * carrier_cpu / (after.at - before.at), 1),
     }
+    result["failing"] = failures(result)
+    return result
 
 
-def _failed(step: dict[str, Any]) -> bool:
+def failures(step: dict[str, Any]) -> list[str]:
+    """Why a step counts as failing (empty: it carried its load)."""
     placed = max(step["placed"], 1)
     unanswered = step["placed"] - step["answered_by_agents"]
-    return bool(
-        step["setup_failures"] > FAILED_SHARE * placed
-        or unanswered > FAILED_SHARE * placed
-        or step["lost_records"] > 0
-        or step["duplicated_records"] > 0
-    )
+    why = []
+    if step["setup_failures"] > FAILED_SHARE * placed:
+        why.append("setup failures")
+    if unanswered > FAILED_SHARE * placed:
+        why.append("unanswered calls")
+    if step["lost_records"] or step["duplicated_records"]:
+        why.append("records lost or duplicated")
+    if (step["queue_wait_ms_p99"] or 0) > SLOW_WAIT_MS:
+        why.append(f"queue wait p99 over {SLOW_WAIT_MS} ms with agents idle")
+    return why
 
 
 def verdict(steps: list[dict[str, Any]], cores: int) -> dict[str, Any]:
     """The first failing step and who was busiest there."""
     for step in steps:
-        if _failed(step):
+        if step["failing"]:
             if step["machine_busy_pct"] >= 100 * (1 - IDLE_FLOOR):
                 who = "machine"
             elif step["cpu_asterisk_pct"] >= step["cpu_hotline_pct"]:
@@ -365,7 +376,7 @@ async def knee(args: argparse.Namespace) -> dict[str, Any]:
             results.append(result)
             if not args.json:
                 print(_line(result), file=sys.stderr, flush=True)
-            if _failed(result) and not args.keep_going:
+            if result["failing"] and not args.keep_going:
                 break
         return {
             "mode": "knee",
@@ -399,7 +410,8 @@ async def knee(args: argparse.Namespace) -> dict[str, Any]:
 
 def _line(r: dict[str, Any]) -> str:
     return (
-        f"{r['calls_up']:>5} up: placed {r['placed']} failed {r['setup_failures']} "
+        f"{r['calls_up']:>5} up{' FAILING' if r['failing'] else ''}: placed {r['placed']} "
+        f"failed {r['setup_failures']} "
         f"answered {r['answered_by_agents']} lost {r['lost_records']} dup "
         f"{r['duplicated_records']} wait p99 {r['queue_wait_ms_p99']} ms  "
         f"cpu asterisk {r['cpu_asterisk_pct']}% hotline {r['cpu_hotline_pct']}% "
