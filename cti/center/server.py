@@ -470,12 +470,12 @@ class HotlineServer:
             try:
                 await self.link.send_action(action.name, action.headers)
             except LinkError as error:
-                self._run(effects)
+                self._run(self.supervision.as_now(effects))
                 self._run(self.supervision.action_failed(action))
                 self._run(self.supervision.saves())
                 code = "invalid_state" if isinstance(error, ActionFailed) else "pbx_unavailable"
                 raise ClientError(code, f"{action.name}: {error}") from None
-        self._run(effects)
+        self._run(self.supervision.as_now(effects))
         self._run(self.supervision.saves())
         return data
 

@@ -378,6 +378,25 @@ class Supervision:
     def _updated(self, conf: Conference) -> Publish:
         return Publish("conference.updated", conf.json(), ("conferences",))
 
+    def as_now(self, effects: Iterable[Effect]) -> list[Effect]:
+        """An op's effects once its actions have been answered. The PBX's events in
+        between may have moved its conference on, or ended it (``conference.ended`` is
+        out already): each ``conference.updated`` goes out with the state as it is now,
+        or not at all for a room that ended (never an update after the end)."""
+        out: list[Effect] = []
+        for effect in effects:
+            if isinstance(effect, Publish) and effect.event == "conference.updated":
+                conf = self.conferences.get(str(effect.data.get("conference")))
+                if conf is None:
+                    continue
+                current = self._updated(conf)
+                if current.data["started_at"] != effect.data.get("started_at"):
+                    continue  # the room ended and started again meanwhile
+                out.append(current)
+            else:
+                out.append(effect)
+        return out
+
     # ------------------------------------------------------------------ the PBX
 
     def on_changes(self, changes: Iterable[ch.CallChange], now: float) -> list[Effect]:

@@ -329,8 +329,16 @@ async def test_select_call_conference_add_drop_mute_end(desk: Desk) -> None:
 
     ended = await sup.ask("conference.end", conference=room)
     assert ended["ok"], ended
-    await watcher.wait_for("conference.ended", within=8, conference=room)
+    end_event = await watcher.wait_for("conference.ended", within=8, conference=room)
     await until(lambda: room not in conferences(desk.sim.world), within=8)
+    # The op's own update (made before the PBX kicked everyone) never follows the end:
+    # a reply on the watcher's connection comes after every event published before it.
+    assert (await watcher.ask("snapshot", topics=["conferences"]))["data"]["conferences"] == []
+    late = [
+        e for e in watcher.seen("conference.updated")
+        if e["data"]["conference"] == room and e["eid"] > end_event["eid"]
+    ]  # fmt: skip
+    assert late == [], late
     gone = await sup.ask("conference.end", conference=room)
     assert gone["error"]["code"] == "not_found"
 

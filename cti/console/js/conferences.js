@@ -53,9 +53,9 @@ export class ConferencePanel {
     frames.schedule(`conf:${room}`, () => this._render(room));
   }
 
-  // conference.updated: the server may publish an op's update after the PBX's
-  // ConfbridgeEnd has ended the room (the op's events go out after its actions), so an
-  // update of an ended room is stale until the room's next conference.started.
+  // conference.updated: an update of an ended room can only be stale (the server sends
+  // none after conference.ended; a reused room starts with conference.started), and a
+  // late one must not bring the room back.
   update(conf) {
     const room = conf && (conf.conference || conf.room);
     if (room && !this.ended.has(room)) this.set(conf);
