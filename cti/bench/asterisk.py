@@ -30,6 +30,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,7 +41,7 @@ from cti.asterisk.instance import Ports
 from cti.asterisk.netns import PrivateNetns
 from cti.asterisk.provision import ensure_install, require_root
 from cti.asterisk.stack import AmiCarrier, GeneratedAsterisk, start_generated
-from cti.bench.stats import percentile
+from cti.bench.stats import cpu_s, percentile
 from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, parse_config
 from cti.link import AMILink
@@ -153,26 +154,46 @@ def _hotline_entry(msg: Message) -> str | None:
     return msg.get("CallerIDNum") if msg.event == "Newexten" and first else None
 
 
-async def _desks(server: HotlineServer, config: Config) -> list[aiohttp.ClientWebSocketResponse]:
-    http = aiohttp.ClientSession()
-    url = f"http://127.0.0.1:{server.http_port}/ws"
-    sockets = []
+@dataclass
+class Desks:
+    """The agents' desks of a benchmark: logged in and ready over WebSocket, their
+    events drained."""
+
+    http: aiohttp.ClientSession
+    tasks: list[asyncio.Task[None]]
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.http.close()
+
+
+async def login_desks(url: str, config: Config) -> Desks:
+    """Every agent of ``config`` logged in at WebSocket ``url`` and ready."""
+    # no pool limit: each WebSocket keeps its connection (aiohttp's default is 100)
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    desks = Desks(http, [])
     for n, agent in enumerate(config.agents):
         ws = await http.ws_connect(url)
         login = {"op": "login", "id": 1, "agent_id": agent.agent_id, "password": PASSWORD,
                  "extension": agent.extension}  # fmt: skip
         await ws.send_str(json.dumps(login))
-        await ws.send_str(json.dumps({"op": "agent.ready", "id": 2 + n}))
-        sockets.append(ws)
-
-    async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for _ in ws:
+        # one login at a time: the server counts logins in flight against its
+        # per-address limit of attempts (cti/auth.py) until each one succeeds
+        while (reply := json.loads(await ws.receive_str())).get("id") != 1:
             pass
+        if not reply.get("ok"):
+            await desks.close()
+            raise RuntimeError(f"desk {agent.agent_id} could not log in: {reply}")
+        await ws.send_str(json.dumps({"op": "agent.ready", "id": 2 + n}))
 
-    for ws in sockets:
-        asyncio.ensure_future(drain(ws))  # noqa: RUF006 - closed with the session below
-    server._bench_http = http  # type: ignore[attr-defined]
-    return sockets
+        async def drain(ws: aiohttp.ClientWebSocketResponse = ws) -> None:
+            async for _ in ws:
+                pass
+
+        desks.tasks.append(asyncio.create_task(drain()))
+    return desks
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -204,12 +225,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                http=Endpoint("127.0.0.1", 0))  # fmt: skip
         await server.start()
         await server.link.wait_up(15)
-        desks = await _desks(server, config)
+        desks = await login_desks(f"http://127.0.0.1:{server.http_port}/ws", config)
         await asyncio.sleep(1.0)
         hotline = await _phase(pbx, rings, args, "4000", "from-trunk", _hotline_entry, "0202")
-        for ws in desks:
-            await ws.close()
-        await server._bench_http.close()  # type: ignore[attr-defined]
+        await desks.close()
         return {
             "hotline": hotline,
             "app_queue": app_queue,
@@ -231,12 +250,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await store.close()
         pbx.stop()
         netns.restore()
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def saturate(args: argparse.Namespace) -> dict[str, Any]:
@@ -273,13 +286,13 @@ async def saturate(args: argparse.Namespace) -> dict[str, Any]:
             await phones.register(ext, pbx.passwords[ext], policy=policy)
         await server.start()
         await server.link.wait_up(15)
-        desks = await _desks(server, config)
+        desks = await login_desks(f"http://127.0.0.1:{server.http_port}/ws", config)
         await link.start()
         await link.wait_up(15)
         carrier = AmiCarrier(link)
         await asyncio.sleep(1.0)
         assert pbx.instance.pid is not None
-        cpu0 = (_cpu_s(pbx.instance.pid), _cpu_s(os.getpid()), time.monotonic())
+        cpu0 = (cpu_s(pbx.instance.pid), cpu_s(os.getpid()), time.monotonic())
         stop_at = time.monotonic() + args.saturate
         peak = live = 0
 
@@ -303,11 +316,9 @@ async def saturate(args: argparse.Namespace) -> dict[str, Any]:
                 ended.pop(call.channel, None)
 
         await asyncio.gather(*(line(n) for n in range(args.channels)))
-        cpu1 = (_cpu_s(pbx.instance.pid), _cpu_s(os.getpid()), time.monotonic())
+        cpu1 = (cpu_s(pbx.instance.pid), cpu_s(os.getpid()), time.monotonic())
         await asyncio.sleep(2.0)
-        for ws in desks:
-            await ws.close()
-        await server._bench_http.close()  # type: ignore[attr-defined]
+        await desks.close()
         records: list[Any] = []
         while page := await store.query_calls(limit=1000, offset=len(records)):
             records += page

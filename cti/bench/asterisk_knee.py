@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
 import sqlite3
@@ -46,8 +45,8 @@ from cti.asterisk.netns import PrivateNetns
 from cti.asterisk.provision import ensure_install, require_root
 from cti.asterisk.stack import start_generated
 from cti.bench import sipp
-from cti.bench.asterisk import PASSWORD, PORTS, SECRET, bench_toml
-from cti.bench.stats import percentile
+from cti.bench.asterisk import PASSWORD, PORTS, SECRET, Desks, bench_toml, login_desks
+from cti.bench.stats import cpu_s, percentile
 from cti.config import Config, parse_config
 from cti.link import AMILink
 from cti.store import Store
@@ -80,12 +79,6 @@ def allow_alaw(pjsip_conf: Path) -> None:
     if "allow=ulaw\n" not in text:
         raise ValueError(f"no allow=ulaw in {pjsip_conf}")
     pjsip_conf.write_text(text.replace("allow=ulaw\n", "allow=ulaw,alaw\n", 1), encoding="utf-8")
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu_s() -> float:
@@ -188,32 +181,6 @@ async def _wait_http(proc: subprocess.Popen[bytes], log: Path) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError("hotline serve never answered on HTTP")
             await asyncio.sleep(0.2)
-
-
-async def _desks(config: Config) -> tuple[aiohttp.ClientSession, list[asyncio.Task[None]]]:
-    """Every agent logged in and ready over WebSocket; events drained."""
-    # no pool limit: each WebSocket keeps its connection (aiohttp's default is 100)
-    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    tasks = []
-    for n, agent in enumerate(config.agents):
-        ws = await http.ws_connect(f"http://127.0.0.1:{HTTP_PORT}/ws")
-        login = {"op": "login", "id": 1, "agent_id": agent.agent_id, "password": PASSWORD,
-                 "extension": agent.extension}  # fmt: skip
-        await ws.send_str(json.dumps(login))
-        # one login at a time: the server counts logins in flight against its
-        # per-address limit of attempts (cti/auth.py) until each one succeeds
-        while (reply := json.loads(await ws.receive_str())).get("id") != 1:
-            pass
-        if not reply.get("ok"):
-            raise RuntimeError(f"desk {agent.agent_id} could not log in: {reply}")
-        await ws.send_str(json.dumps({"op": "agent.ready", "id": 2 + n}))
-
-        async def drain(ws: aiohttp.ClientWebSocketResponse = ws) -> None:
-            async for _ in ws:
-                pass
-
-        tasks.append(asyncio.create_task(drain()))
-    return http, tasks
 
 
 async def _step(
@@ -342,8 +309,7 @@ async def knee(args: argparse.Namespace) -> dict[str, Any]:
     agents_stats = work / "agents.csv"
     procs: list[subprocess.Popen[bytes]] = []
     link = AMILink("127.0.0.1", PORTS.ami, config.ami.username, SECRET)
-    http: aiohttp.ClientSession | None = None
-    desks: list[asyncio.Task[None]] = []
+    desks: Desks | None = None
     try:
         pbx.instance.start()
         assert pbx.instance.pid is not None
@@ -362,7 +328,7 @@ async def knee(args: argparse.Namespace) -> dict[str, Any]:
             )  # fmt: skip
         procs.append(server)
         await _wait_http(server, work / "hotline.log")
-        http, desks = await _desks(config)
+        desks = await login_desks(f"http://127.0.0.1:{HTTP_PORT}/ws", config)
         entries = Entries(link)
         await link.start()
         await link.wait_up(15)
@@ -391,10 +357,8 @@ async def knee(args: argparse.Namespace) -> dict[str, Any]:
             "work_dir": str(work),
         }
     finally:
-        for task in desks:
-            task.cancel()
-        if http is not None:
-            await http.close()
+        if desks is not None:
+            await desks.close()
         await link.close()
         for proc in reversed(procs):
             if proc.poll() is None:

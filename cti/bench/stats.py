@@ -1,10 +1,12 @@
 """What every benchmark shares: the one percentile they report (nearest rank on the sorted
-values) and the progress line they show on a terminal."""
+values), the progress line they show on a terminal, and a process's CPU time."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -25,3 +27,9 @@ def progress_line(json_output: bool) -> Callable[[str], None]:
             print(f"\r\x1b[K{text}", end="", file=sys.stderr, flush=True)
 
     return progress
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
