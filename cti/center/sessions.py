@@ -9,7 +9,7 @@ from typing import Any
 
 from cti.store.jsonable import iso
 
-__all__ = ["Conference", "Member", "Monitor", "channel_extension", "gone"]
+__all__ = ["Conference", "Member", "Monitor", "channel_extension", "gone", "pending"]
 
 
 def channel_extension(channel_or_device: str) -> str | None:
@@ -53,6 +53,7 @@ class Member:
     muted: bool = False
     talking: bool = False
     channel: str | None = None
+    ringing: bool = True  # its phone was called into the room and has not joined or failed
 
     def json(self) -> dict[str, Any]:
         return {
@@ -71,6 +72,7 @@ class Conference:
     group: str | None
     started_at: float
     members: dict[str, Member] = field(default_factory=dict)
+    ending: bool = False  # conference.end asked for: it goes once nobody is in or ringing
 
     def json(self) -> dict[str, Any]:
         return {
@@ -88,3 +90,9 @@ class Conference:
 
 def gone(member: Member) -> bool:
     return member.state in ("left", "failed", "dropped")
+
+
+def pending(member: Member) -> bool:
+    """Its phone may still answer and join the room (invited, or dropped while ringing:
+    kicked as it joins)."""
+    return member.ringing and member.state in ("invited", "dropped")

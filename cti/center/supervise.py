@@ -32,7 +32,7 @@ from cti.calls.states import device_lamp
 from cti.center import takeover
 from cti.center.dispatch import DispatchRules
 from cti.center.effects import Effect, PbxAction, Publish
-from cti.center.sessions import Conference, Member, Monitor, channel_extension, gone
+from cti.center.sessions import Conference, Member, Monitor, channel_extension, gone, pending
 
 if TYPE_CHECKING:
     from cti.center.core import Center
@@ -79,6 +79,8 @@ class Supervision:
         self._saved = takeover.Saved()  # what a previous server left in the store
         self._kept: dict[tuple[str, str], object] = {}  # rows as the store has them
         self.foreign_rooms: set[str] = set()  # live rooms on the PBX that are not ours
+        # members' phones that answered and have not joined yet, by channel
+        self._dialled: dict[str, tuple[Conference, Member]] = {}
 
     # ------------------------------------------------------------------ look-ups
 
@@ -354,14 +356,15 @@ class Supervision:
     def end_conference(self, supervisor: str, room: str) -> Outcome:
         conf = self._conference(supervisor, room, "end")
         joined = [m for m in conf.members.values() if m.state == "joined"]
-        for m in conf.members.values():
-            if m.state == "invited":
-                m.state = "dropped"
+        ringing = [m for m in conf.members.values() if pending(m)]
+        for m in ringing:
+            m.state = "dropped"  # kicked if it answers and joins: no room is left behind
+        conf.ending = True
         actions = []
         if joined:
             headers = (("Conference", room), ("Channel", "all"))
             actions.append(PbxAction("ConfbridgeKick", headers, None, "end conference"))
-        if not joined:  # nobody in the room: nothing will end it on the PBX
+        if not joined and not ringing:  # nothing will end it on the PBX
             del self.conferences[room]
             ended = Publish("conference.ended", conf.json(), ("conferences",))
             return actions, conf.json(), [ended]
@@ -404,21 +407,34 @@ class Supervision:
         for change in changes:
             if isinstance(change, ch.DeviceStateChanged):
                 out += self._lamp_without_hint(change)
-            elif not self.monitors or self.syncing:  # restore() reads the model then
+            elif self.syncing:  # restore() reads the model then
+                continue
+            elif isinstance(change, ch.LegRemoved) and self._dialled:
+                member = self._dialled.pop(change.channel, None)
+                if member is not None and member[1].ringing:  # answered, gone before joining
+                    out += self._not_answered(*member)
+                if self.monitors:
+                    out += self._spy_leg_removed(change)
+            elif not self.monitors:
                 continue
             elif isinstance(change, ch.SpyStarted):
                 out += self._spy_started(change)
             elif isinstance(change, ch.SpyStopped):
                 out += self._spy_stopped(change.channel)
-            elif isinstance(change, ch.LegRemoved) and change.role != "local":
-                monitor = self._pending(change.device)
-                if monitor is not None:
-                    del self.monitors[monitor.supervisor]
-                    event = monitor.json("failed")
-                    out.append(Publish("call.monitored", event, ("calls",)))
-                elif any(m.channel == change.channel for m in self.monitors.values()):
-                    out += self._spy_stopped(change.channel)
+            elif isinstance(change, ch.LegRemoved):
+                out += self._spy_leg_removed(change)
         return out
+
+    def _spy_leg_removed(self, change: ch.LegRemoved) -> list[Effect]:
+        if change.role == "local":
+            return []
+        monitor = self._pending(change.device)
+        if monitor is not None:
+            del self.monitors[monitor.supervisor]
+            return [Publish("call.monitored", monitor.json("failed"), ("calls",))]
+        if any(m.channel == change.channel for m in self.monitors.values()):
+            return self._spy_stopped(change.channel)
+        return []
 
     def _lamp_without_hint(self, change: ch.DeviceStateChanged) -> list[Effect]:
         """A phone the PBX has no hint for still gets its lamp, from its device state
@@ -470,10 +486,12 @@ class Supervision:
                 self.foreign_rooms.discard(msg.get("Conference") or "")
             return []
         if name == "ConfbridgeEnd":
-            del self.conferences[conf.room]
             for m in conf.members.values():
-                if not gone(m):
+                if not gone(m) and not pending(m):
                     m.state = "left"
+            if any(pending(m) for m in conf.members.values()):
+                return [self._updated(conf)]  # a phone still rings for the room
+            del self.conferences[conf.room]
             return [Publish("conference.ended", conf.json(), ("conferences",))]
         channel = msg.get("Channel") or ""
         ext = channel_extension(channel)
@@ -482,7 +500,8 @@ class Supervision:
             return []
         out: list[Effect] = []
         if name == "ConfbridgeJoin":
-            member.channel = channel
+            member.channel, member.ringing = channel, False
+            self._dialled.pop(channel, None)
             if member.state == "dropped":
                 headers = (("Conference", conf.room), ("Channel", channel))
                 out.append(PbxAction("ConfbridgeKick", headers, None, f"drop {ext}"))
@@ -500,18 +519,19 @@ class Supervision:
         return out
 
     def _originate_response(self, msg: Message) -> list[Effect]:
-        if (msg.get("Response") or "").lower() != "failure":
-            return []
         device = msg.get("Channel") or ""
         ext = channel_extension(device)
         room = msg.get("Exten") or ""
         conf = self.conferences.get(room)
-        if conf is not None and ext in conf.members:
-            member = conf.members[ext]
-            if member.state == "invited":
-                member.state = "failed"
-                return [self._updated(conf)]
+        if (msg.get("Response") or "").lower() != "failure":
+            member = conf.members.get(ext) if conf is not None and ext else None
+            if conf is not None and member is not None and member.ringing:
+                # Answered (Channel: the phone's channel): until it joins, its hang-up
+                # is the only sign that it will not.
+                self._dialled[device] = (conf, member)
             return []
+        if conf is not None and ext in conf.members:
+            return self._not_answered(conf, conf.members[ext])
         monitor = self._pending(device)
         if monitor is not None and not room:
             del self.monitors[monitor.supervisor]
@@ -533,9 +553,21 @@ class Supervision:
         conf = self.conferences.get(headers.get("Exten", ""))
         ext = channel_extension(device)
         if conf is not None and ext in conf.members:
-            conf.members[ext].state = "failed"
-            return [self._updated(conf)]
+            return self._not_answered(conf, conf.members[ext])
         return []
+
+    def _not_answered(self, conf: Conference, member: Member) -> list[Effect]:
+        """A member's phone was not called, did not answer, or hung up before joining."""
+        if not member.ringing or self.conferences.get(conf.room) is not conf:
+            return []
+        member.ringing = False
+        if member.state == "invited":
+            member.state = "failed"
+        busy = any(m.state == "joined" or pending(m) for m in conf.members.values())
+        if conf.ending and not busy:  # the last phone an ended conference waited for
+            del self.conferences[conf.room]
+            return [Publish("conference.ended", conf.json(), ("conferences",))]
+        return [self._updated(conf)]
 
     # ------------------------------------------------------------------ restart, reconnect
 

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 from cti.ami.codec import Message
 from cti.calls.model import Channel
 from cti.center.effects import Effect, PbxAction, Publish, SaveConference, SaveMonitor
-from cti.center.sessions import Conference, Member, Monitor, channel_extension, gone
+from cti.center.sessions import (
+    Conference,
+    Member,
+    Monitor,
+    channel_extension,
+    gone,
+    pending,
+)
 from cti.config import Role
 from cti.store.live import LiveConference, LiveMember, LiveMonitor
 
@@ -53,7 +60,10 @@ def from_rows(monitors: Sequence[LiveMonitor], conferences: Sequence[LiveConfere
     for c in conferences:
         conf = Conference(c.room, c.owner, c.kind, c.group, c.started_at)
         for m in c.members:
-            conf.members[m.extension] = Member(m.extension, m.state, channel=m.channel)
+            ringing = m.state in ("invited", "dropped") and m.channel is None
+            conf.members[m.extension] = Member(
+                m.extension, m.state, channel=m.channel, ringing=ringing
+            )
         saved.conferences[c.room] = conf
     return saved
 
@@ -215,7 +225,7 @@ def restore_conferences(
             member = conf.members.get(ext)
             if member is None:  # joined by itself (dialled the room)
                 member = conf.members[ext] = Member(ext)
-            member.channel = item.get("Channel")
+            member.channel, member.ringing = item.get("Channel"), False
             member.muted = _yes(item.get("Muted"))
             member.talking = _yes(item.get("Talking"))
             if member.state == "dropped":  # dropped while ringing, then joined unseen
@@ -229,12 +239,14 @@ def restore_conferences(
                 continue
             member.talking = False
             if member.state == "joined":
-                member.state = "left"
-            elif member.state == "invited":
+                member.state, member.ringing = "left", False
+            elif pending(member):
                 if f"PJSIP/{ext}" in live_devices:
                     ringing = True
                 else:
-                    member.state = "failed"
+                    member.ringing = False
+                    if member.state == "invited":
+                        member.state = "failed"
         if items is None and not ringing:  # ended while we were away
             for member in conf.members.values():
                 if not gone(member):

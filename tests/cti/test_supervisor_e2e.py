@@ -466,3 +466,16 @@ async def test_an_agent_is_refused_every_supervisor_op_over_websocket(desk: Desk
     assert (await desk.store.get_group("fault-team")).extensions == ("8001", "8002", "8003", "8004")
     assert call_id in {desk.server.center.calls[m].call_id for m in desk.server.center.calls}
     assert (await sup.ask("call.listen", call_id=call_id))["ok"]
+
+
+async def test_a_conference_ended_while_its_phones_ring_leaves_no_room(desk: Desk) -> None:
+    """conference.end at once (before the "only person" prompt is over, nobody has
+    joined): the phones that answer are kicked as they join; no room stays on the PBX."""
+    sup = await desk.client("90001", "9001")
+    assert (await sup.ask("subscribe", topics=["conferences"]))["ok"]
+    room = (await sup.ask("conference.start", extensions=["8001"]))["data"]["conference"]
+    ended = await sup.ask("conference.end", conference=room)
+    assert ended["ok"] and {m["state"] for m in ended["data"]["members"]} == {"dropped"}
+    await sup.wait_for("conference.ended", within=10, conference=room)
+    assert room not in conferences(desk.sim.world)
+    await until(lambda: not desk.sim.world.channels, within=8)  # kicked and hung up

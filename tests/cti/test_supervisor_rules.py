@@ -10,6 +10,7 @@ import pytest
 
 from cti.ami.codec import Message
 from cti.api.protocol import OPS, SUPERVISOR_OPS, ClientError, parse_command
+from cti.calls.changes import LegRemoved
 from cti.calls.model import CallModel
 from cti.center.core import Center
 from cti.center.dispatch import DispatchRules
@@ -245,3 +246,30 @@ def test_a_phone_without_a_hint_gets_its_lamp_from_its_device_state() -> None:
         for e in center.snapshot(frozenset({"extensions"}), "90001", 1.0)["extensions"]
     }
     assert snap["8001"] == "idle" and snap["8005"] == "busy" and snap["8012"] == "unavailable"
+
+
+def test_ending_a_conference_whose_phones_still_ring_leaves_no_room_behind() -> None:
+    """conference.end before anybody joined: the phones still ringing are kicked as they
+    join, and the conference ends once none of them can join any more."""
+    s = supervision()
+    _, data, _ = s.start_conference("90001", "9001", ["8001", "8002"], 1.0)
+    room = data["conference"]
+    _, ending, effects = s.end_conference("90001", room)
+    assert [n for n, _ in events(effects)] == ["conference.updated"]
+    assert {m["state"] for m in ending["members"]} == {"dropped"}
+    # 9001 answered first and joins: kicked; the room ends with it on the PBX.
+    join = s.on_event(msg(Event="ConfbridgeJoin", Conference=room,
+                          Channel="PJSIP/9001-0000000a"), 2.0)  # fmt: skip
+    assert [a.name for a in join if isinstance(a, PbxAction)] == ["ConfbridgeKick"]
+    still = s.on_event(msg(Event="ConfbridgeEnd", Conference=room), 2.5)
+    assert [n for n, _ in events(still)] == ["conference.updated"]  # 8001, 8002 ring on
+    # 8001 answers and hangs up before it joins; 8002 does not answer.
+    s.on_event(msg(Event="OriginateResponse", Response="Success",
+                   Channel="PJSIP/8001-0000000b", Exten=room, Reason="4"), 3.0)  # fmt: skip
+    gone = LegRemoved("x", 3.5, "PJSIP/8001-0000000b", "PJSIP/8001", "phone", "normal", 16, "")
+    assert [n for n, _ in events(s.on_changes([gone], 3.5))] == ["conference.updated"]
+    assert room in s.conferences
+    failed = s.on_event(msg(Event="OriginateResponse", Response="Failure",
+                            Channel="PJSIP/8002", Exten=room, Reason="3"), 4.0)  # fmt: skip
+    assert [n for n, _ in events(failed)] == ["conference.ended"]
+    assert room not in s.conferences
