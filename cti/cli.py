@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agents-sim": ("pbx_sim.sip.agents_cli", "SIP agent phones that answer, hold, hang up"),
 }
 BENCHMARKS: dict[str, tuple[str, str]] = {
-    "asterisk": ("cti.bench.asterisk", "queue entry to ringing on real Asterisk, vs app_queue"),
+    "asterisk": ("cti.bench.asterisk", "Asterisk: queue to ring vs app_queue; --saturate; --knee"),
     "acd": ("cti.bench.routing", "routing decisions against a linear-scan router"),
     "ami": ("cti.ami.bench", "AMI ingest against panoramisk's parser"),
     "ingest": ("cti.bench.ingest", "AMI events decoded and applied to the call model"),

@@ -1,4 +1,6 @@
-"""``hotline bench asterisk``: queue entry to the agent's phone ringing, on real Asterisk.
+"""``hotline bench asterisk``: queue entry to the agent's phone ringing, on real Asterisk
+(``--saturate``: the E1 kept full; ``--knee``: where Asterisk itself saturates,
+:mod:`cti.bench.asterisk_knee`).
 
 One run, two phases on the same Asterisk (configuration generated from the bench's
 Hotline configuration) with the same ``--agents`` pjsua2 softphones, which answer after
