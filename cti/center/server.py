@@ -294,17 +294,11 @@ class HotlineServer:
             elif isinstance(effect, LookupCaller):
                 pending.extend(self._lookup_now(effect))
             elif isinstance(effect, SaveMonitor):
-                if effect.row is None:
-                    save = partial(live_store.forget_monitor, self.store, effect.supervisor)
-                else:
-                    save = partial(live_store.save_monitor, self.store, effect.row)
-                self._writes.put_nowait(save)
+                keep = live_store.keep_monitor
+                self._writes.put_nowait(partial(keep, self.store, effect.supervisor, effect.row))
             elif isinstance(effect, SaveConference):
-                if effect.row is None:
-                    save = partial(live_store.forget_conference, self.store, effect.room)
-                else:
-                    save = partial(live_store.save_conference, self.store, effect.row)
-                self._writes.put_nowait(save)
+                keep_c = live_store.keep_conference
+                self._writes.put_nowait(partial(keep_c, self.store, effect.room, effect.row))
             elif isinstance(effect, DialBack):
                 self._spawn(self._dial_back(effect), "callback")
             elif isinstance(effect, Repaired):

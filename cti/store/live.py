@@ -19,6 +19,8 @@ __all__ = [
     "LiveMonitor",
     "forget_conference",
     "forget_monitor",
+    "keep_conference",
+    "keep_monitor",
     "load_live",
     "save_conference",
     "save_monitor",
@@ -97,6 +99,22 @@ async def save_conference(store: Store, row: LiveConference) -> None:
 async def forget_conference(store: Store, room: str) -> None:
     async with store.transaction() as conn:
         await conn.execute("DELETE FROM live_conferences WHERE room = ?", (room,))
+
+
+async def keep_monitor(store: Store, supervisor: str, row: LiveMonitor | None) -> None:
+    """Save the spy's row, or forget it (``None``: the spy ended)."""
+    if row is None:
+        await forget_monitor(store, supervisor)
+    else:
+        await save_monitor(store, row)
+
+
+async def keep_conference(store: Store, room: str, row: LiveConference | None) -> None:
+    """Save the conference's rows, or forget them (``None``: it ended)."""
+    if row is None:
+        await forget_conference(store, room)
+    else:
+        await save_conference(store, row)
 
 
 async def load_live(store: Store) -> tuple[list[LiveMonitor], list[LiveConference]]:
