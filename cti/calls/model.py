@@ -492,7 +492,8 @@ class CallModel:
         for ch in list(self._channels.values()):
             if ch.application == "ChanSpy" and ch.role != "spy":
                 spyee = self._spy_target(ch)
-                if spyee is not None:
+                # (a Local spyer keeps its role: once in the spied call it is done)
+                if spyee is not None and spyee.call_id != ch.call_id:
                     self._spy(ch, spyee, now, out)
         for call in list(self._calls.values()):
             if not call.legs:

@@ -51,6 +51,16 @@ def test_resync_makes_a_listed_chanspy_a_spy_leg_of_the_spied_call() -> None:
     assert model.resync(11.0, channels=talking_with_a_spy()) == []  # nothing new the 2nd time
 
 
+def test_a_local_spyer_is_merged_once() -> None:
+    model = CallModel(trunk_devices=["PJSIP/e1trunk"])
+    local = "Local/spy@spylab-00000004;1"
+    listed = [*talking_with_a_spy()[:2], channel(local, "1700.4", "1700.4", "ChanSpy",
+                                                 f"{AGENT},qdEw", "")]  # fmt: skip
+    first = model.resync(10.0, channels=listed)
+    assert [c.channel for c in first if isinstance(c, SpyStarted)] == [local]
+    assert model.resync(11.0, channels=listed) == []
+
+
 def test_options_tell_the_mode_a_chanspy_started_in() -> None:
     assert options_mode(f"{AGENT},qdEB") == "barge"
     assert options_mode(f"{AGENT},qdEw") == "whisper"
