@@ -38,12 +38,12 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def freeze_survivors() -> int:
-    """Collect the young generations, then exempt everything alive; returns how many
-    objects are frozen now."""
+def freeze_survivors() -> None:
+    """Collect the young generations, then exempt everything alive. Both are cheap; the
+    frozen count is not (``gc.get_freeze_count`` walks every frozen object: 4 ms for
+    300,000), so it is read only with the hourly full collection."""
     gc.collect(1)
     gc.freeze()
-    return gc.get_freeze_count()
 
 
 async def keep_heap_settled(
