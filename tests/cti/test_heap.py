@@ -27,13 +27,14 @@ def unfrozen() -> Iterator[None]:
 
 
 def test_survivors_are_frozen_and_still_freed_by_reference_counting() -> None:
-    kept = [object() for _ in range(1000)]
+    kept = [[] for _ in range(1000)]  # lists: objects the collector tracks
     freeze_survivors()
     frozen = gc.get_freeze_count()
     assert frozen >= 1000
     assert gc.get_count()[0] < 100  # the young generation was emptied into the frozen one
     del kept
-    assert gc.get_freeze_count() < frozen  # plain objects go when their last reference does
+    # they go when their last reference does, frozen or not
+    assert gc.get_freeze_count() <= frozen - 1000
 
 
 async def test_the_keeper_freezes_young_survivors_then_collects_in_full_now_and_then() -> None:
