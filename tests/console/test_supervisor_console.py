@@ -4,11 +4,17 @@ reconnect with resume."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+
+from tests.harness import Client
 
 from .conftest import Demo, log_in, start_demo
 
@@ -184,3 +190,100 @@ def test_reconnects_and_resumes(demo: Demo, page_of: Any) -> None:
     page.wait_for_selector("#conn[data-state=connected]")
     assert page.evaluate("window.hotline.client.connects") == 2
     page.wait_for_function(f"() => window.hotline.client.lastEid > {before}", timeout=30_000)
+
+
+# The console's client seen from the page: every eid that reaches the views (applied) and
+# every event frame on the wire (arrived). A slow link: its login waits for the test's
+# word (``mayLogin``, once an event was published meanwhile, to be missed), and its resume
+# waits until a live event has come (the subscription is live from login), so that live
+# events overtake the ones resume replays.
+RECORD_AND_SLOW_SESSION = """() => {
+  const c = window.hotline.client;
+  const seen = { applied: [], arrived: [], resumedFrom: null, loginAt: null, mayLogin: false };
+  window.seen = seen;
+  const onEvent = c.handlers.onEvent;
+  c.handlers.onEvent = (frame, at) => { seen.applied.push(frame.eid); onEvent(frame, at); };
+  const onFrame = c._frame.bind(c);
+  c._frame = (text, at) => {
+    const frame = JSON.parse(text);
+    if (frame.type === "event") seen.arrived.push(frame.eid);
+    onFrame(text, at);
+  };
+  const command = c.command.bind(c);
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  c.command = async (op, params) => {
+    if (op === "login") {
+      for (let waited = 0; !seen.mayLogin && waited < 15000; waited += 50) await sleep(50);
+      seen.loginAt = seen.arrived.length;
+    } else if (op === "resume") {
+      seen.resumedFrom = params.last_eid;
+      for (let waited = 0; seen.arrived.length === seen.loginAt && waited < 15000; waited += 50) {
+        await sleep(50);
+      }
+    }
+    return command(op, params);
+  };
+}"""
+
+
+def server_view(demo: Demo, topics: list[str], after: int | None) -> list[int]:
+    """From a second WebSocket client as 90001 on ``topics``: the eids after ``after``
+    the server has (what its ``resume`` replays), or with None the first live one."""
+
+    async def ask() -> list[int]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(demo.url.replace("http", "ws", 1) + "/ws") as ws,
+        ):
+            client = Client(ws)
+            for op, params in (
+                ("login", {"token": demo.token("90001")}),
+                ("subscribe", {"topics": topics}),
+            ):
+                assert (await client.ask(op, **params))["ok"]
+            if after is None:
+                client.events.clear()
+                while not client.events:
+                    frame = json.loads(await ws.receive_str())
+                    if frame["type"] == "event":
+                        client.events.append(frame)
+            else:
+                reply = await client.ask("resume", last_eid=after)
+                assert reply["ok"], reply
+            return [e["eid"] for e in client.events if e["type"] == "event"]
+
+    # The sync Playwright API runs an event loop in this thread: asyncio gets its own.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, ask()).result(timeout=20)
+
+
+def test_reconnect_applies_missed_and_overtaken_events_in_order(demo: Demo, page_of: Any) -> None:
+    page = page_of(demo.url)
+    log_in(page, "90001", demo.password)
+    page.evaluate(RECORD_AND_SLOW_SESSION)
+    page.wait_for_function("() => window.seen.applied.length > 0", timeout=20_000)
+    applied_before, arrived_before = page.evaluate(
+        "() => { window.hotline.client.ws.close(); "
+        "return [window.seen.applied.length, window.seen.arrived.length]; }"
+    )
+    page.wait_for_selector("#conn[data-state=reconnecting], #conn[data-state=connecting]")
+    topics = page.evaluate("window.hotline.client.topics")
+    # Published while the console is away: resume has to replay it.
+    server_view(demo, topics, None)
+    page.evaluate("window.seen.mayLogin = true")
+    page.wait_for_selector("#conn[data-state=connected]")
+    assert page.evaluate("window.hotline.client.connects") == 2
+    # A few live events after the resume too.
+    page.wait_for_function(
+        f"() => window.seen.applied.length > {applied_before} + 3", timeout=20_000
+    )
+    seen = page.evaluate("window.seen")
+    resumed_from = seen["resumedFrom"]
+    assert resumed_from == seen["applied"][applied_before - 1]
+    applied = seen["applied"][applied_before:]
+    arrived = seen["arrived"][arrived_before:]
+    # The race this is about did happen: a replayed event came after a live one.
+    assert arrived != sorted(arrived), f"no live event overtook a replayed one: {arrived}"
+    published = [eid for eid in server_view(demo, topics, resumed_from) if eid <= applied[-1]]
+    # Everything the server has for these topics since the resume point, once, in order.
+    assert applied == published

@@ -31,6 +31,8 @@ export class HotlineClient {
     this.stopped = false;
     this.reconnectTimer = null;
     this.connects = 0;
+    // Events held while a session is set up; null once it is (see _session).
+    this.held = null;
   }
 
   start() {
@@ -94,6 +96,11 @@ export class HotlineClient {
   }
 
   async _session(ws) {
+    // The subscription is live from login, so live events can overtake the ones resume
+    // replays (older eids, sent before its reply): hold them all until the reply, then
+    // apply in eid order. Dropping the late older ones, or applying them late, would
+    // lose or undo what the console missed.
+    this.held = [];
     try {
       const login = await this.command("login", {
         token: this.token,
@@ -111,12 +118,16 @@ export class HotlineClient {
       } else {
         await this._snapshot();
       }
+      if (ws !== this.ws) return;
+      this._release();
       this.backoff = BACKOFF_FIRST_MS;
       this.connects += 1;
       this.ready = true;
       this.handlers.onStatus("connected");
     } catch (error) {
       if (ws !== this.ws) return;
+      // Not applied, so lastEid still points before them: the next resume replays them.
+      this.held = null;
       if (error.code === "unauthenticated") {
         this.stopped = true;
         this.handlers.onAuthFailed(error);
@@ -157,9 +168,27 @@ export class HotlineClient {
       this._snapshot().catch(() => {});
     }
     this.lastSeq = frame.seq;
-    if (frame.eid <= this.lastEid) return; // already seen (replay overlap)
+    if (this.held) {
+      this.held.push(frame);
+      return;
+    }
+    this._apply(frame, arrivedAt);
+  }
+
+  _apply(frame, arrivedAt) {
+    if (frame.eid <= this.lastEid) return; // already seen, or in the snapshot
     this.lastEid = frame.eid;
     this.handlers.onEvent(frame, arrivedAt);
+  }
+
+  // The held events after the resume point (or the snapshot's last_eid), oldest first;
+  // shown now, so that is when they arrived for the latency meter.
+  _release() {
+    const held = this.held;
+    this.held = null;
+    held.sort((a, b) => a.eid - b.eid);
+    const now = performance.now();
+    for (const frame of held) this._apply(frame, now);
   }
 
   _failPending(code, message) {
