@@ -40,7 +40,7 @@ Backlog = Callable[[bool], None]  # (an urgent event is waiting)
 
 
 class Subscription:
-    __slots__ = ("agent_id", "live_from", "seq", "sink", "topics")
+    __slots__ = ("agent_id", "live_from", "seq", "sink", "topics", "windows")
 
     def __init__(self, sink: Sink, agent_id: str | None, live_from: int) -> None:
         self.sink = sink
@@ -50,6 +50,17 @@ class Subscription:
         # Events from this eid on are offered live; resume replays only those before it,
         # so a connection never receives an event twice.
         self.live_from = live_from
+        # (from_eid, to_eid, topics): earlier stretches in which events were offered live
+        # under other topics; resume skips what they sent (see EventBus.set_topics).
+        self.windows: list[tuple[int, int, frozenset[str]]] = []
+
+    def was_sent(self, frame: EventFrame) -> bool:
+        """Whether ``frame`` went out live under an earlier topic set."""
+        eid = frame.eid
+        return any(
+            start <= eid < end and frame.visible_to(topics, self.agent_id)
+            for start, end, topics in self.windows
+        )
 
     def send(self, frame: EventFrame) -> None:
         self.seq += 1
@@ -79,6 +90,22 @@ class EventBus:
         return sub
 
     def set_topics(self, sub: Subscription, topics: Iterable[str]) -> None:
+        """Change what ``sub`` receives from now on. Events published before the change
+        that the new topics would have shown become resume's to replay: a client that
+        logs in, subscribes and resumes gets every event of its topics after its
+        ``last_eid``, including those published between login and subscribe."""
+        self.deliver()  # what was published before goes out under the old topics
+        now = self._eid + 1
+        if sub.live_from < now:
+            windows = sub.windows
+            if windows and windows[-1][1] == sub.live_from and windows[-1][2] == sub.topics:
+                windows[-1] = (windows[-1][0], now, sub.topics)  # the same topics again
+            else:
+                windows.append((sub.live_from, now, sub.topics))
+            # Stretches whose events have left the buffer cannot be replayed anyway.
+            oldest = self._buffer[0].eid if self._buffer else now
+            sub.windows = [w for w in windows if w[1] > oldest]
+            sub.live_from = now
         self._unindex(sub)
         sub.topics = frozenset(topics)
         self._index(sub)
@@ -204,7 +231,11 @@ class EventBus:
         for frame in self._buffer:
             if frame.eid >= sub.live_from:
                 break
-            if frame.eid > last_eid and frame.visible_to(sub.topics, sub.agent_id):
+            if (
+                frame.eid > last_eid
+                and frame.visible_to(sub.topics, sub.agent_id)
+                and not sub.was_sent(frame)
+            ):
                 sub.send(frame)
                 sent += 1
         return sent

@@ -206,8 +206,8 @@ def test_second_pass_topic_subscribers_wait_for_deliver_the_agent_does_not() -> 
     assert agent_sub.seq == 2
     assert sup == []
     assert waiting == [False, True]
-    late_sub, late = collect(bus, "90002", {"calls"})  # subscribed after the three events
-    assert bus.deliver() == 3
+    # a subscription made now: the backlog goes out first, under the topics as they were
+    late_sub, late = collect(bus, "90002", {"calls"})
     assert [(e["event"], e["seq"], e["eid"]) for e in sup] == [
         ("call.queued", 1, 1),
         ("call.ringing", 2, 2),
@@ -251,3 +251,34 @@ def test_an_own_event_waits_for_the_backlog_the_same_connection_is_owed() -> Non
     assert bus.deliver() == 2
     assert [(e["eid"], e["seq"]) for e in other] == [(1, 1), (2, 2)]
     assert [e["eid"] for e in sup] == [1, 2]  # nothing twice
+
+
+def test_resume_replays_what_the_new_topics_missed_between_login_and_subscribe() -> None:
+    bus = EventBus()
+    bus.publish("agent.state", {"i": 1}, "t", ["agents"])  # before login: eid 1
+    got: list[Any] = []
+    sub = bus.subscribe(lambda payload, _u: got.append(json.loads(payload)), "90001")
+    bus.publish("agent.state", {"i": 2}, "t", ["agents"])  # not for "self": eid 2
+    bus.publish("call.ringing", {"i": 3}, "t", ["calls"], ["90001"])  # its own: eid 3, live
+    bus.set_topics(sub, {"self", "agents", "calls"})
+    bus.publish("agent.state", {"i": 4}, "t", ["agents"])  # eid 4, live
+    assert [e["eid"] for e in got] == [3, 4]
+    assert bus.resume(sub, 0) == 2
+    # 1 and 2 replayed; 3 went out live before the subscribe and is not sent again
+    assert [e["eid"] for e in got] == [3, 4, 1, 2]
+    assert [e["seq"] for e in got] == [1, 2, 3, 4]
+
+
+def test_resubscribing_twice_keeps_resume_exact() -> None:
+    bus = EventBus()
+    got: list[Any] = []
+    sub = bus.subscribe(lambda payload, _u: got.append(json.loads(payload)["eid"]), None)
+    for topics in ({"calls"}, {"calls"}, {"agents"}, {"calls", "agents"}):
+        bus.publish("call.queued", {}, "t", ["calls"])
+        bus.publish("agent.state", {}, "t", ["agents"])
+        bus.set_topics(sub, topics)
+    live = list(got)
+    bus.resume(sub, 0)
+    replayed = got[len(live) :]
+    assert sorted(live + replayed) == list(range(1, 9))  # every event once
+    assert len(set(got)) == len(got)
