@@ -174,7 +174,7 @@ class Center:
         # it is there when the call reaches an agent moments later.
         # None while the look-up is on its way.
         self._prefetch: dict[str, tuple[dict[str, Any] | None, list[dict[str, Any]]] | None] = {}
-        self._blocked: set[str] = set()
+        self._blocked: dict[str, str | None] = {}  # model call id -> dialled number
         self._trunk_calls: set[str] = set()  # model ids of calls holding a trunk channel
         self._stats_due = now + STATS_EVERY_S
         self._last_stats: dict[str, tuple[Any, ...]] = {}
@@ -352,7 +352,12 @@ class Center:
             if context == FULL_CONTEXT:
                 channel = self.model.channel(msg.get("Channel") or "")
                 if channel is not None and channel.call_id:
-                    self._blocked.add(channel.call_id)
+                    # the DID is set before the trunk's limit is checked: the record has it
+                    self._blocked[channel.call_id] = (
+                        channel.variables.get(DID_VARIABLE)
+                        or channel.variables.get(f"__{DID_VARIABLE}")
+                        or None
+                    )
         elif name == "DialBegin":
             return self._dial_begin(msg, now)
         elif name == "DialEnd":
@@ -906,7 +911,7 @@ class Center:
             agents = (routed.agent_id,) if routed.agent_id else ()
             out.append(Publish("call.ended", data, ("calls",), agents))
         elif change.outcome == "blocked" or call_id in self._blocked:
-            self._blocked.discard(call_id)
+            did = self._blocked.pop(call_id, None)
             call_id = self._fresh_id(call_id)
             self._remember(call_id)
             info = change.info
@@ -920,6 +925,7 @@ class Center:
                 caller_number=info.caller_num or None,
                 caller_name=info.caller_name or None,
                 trunk=trunk,
+                dialled_number=did,
                 ended_at=change.at,
                 outcome=CallOutcome.BLOCKED,
                 cause=change.cause,

@@ -276,8 +276,8 @@ async def test_31_simultaneous_sip_trunk_calls_carry_30_and_block_1(rig: Rig) ->
     assert len(records) == 31
     assert sorted(c.outcome for c in records) == ["abandoned"] * 30 + ["blocked"]
     (rec,) = [c for c in records if c.outcome == "blocked"]
-    # (its dialled_number is empty: the dialplan sets HOTLINE_DID after the limit check)
     assert rec.caller_number == blocked_number and rec.trunk == "e1"
+    assert rec.dialled_number == "4000"  # the DID is set before the limit is checked
     assert sorted(c.caller_number or "" for c in records) == numbers
 
 
