@@ -23,10 +23,16 @@ from tests.harness import start_server
 
 
 def generated_asterisk(
-    config: Callable[[], Config], name: str, *, ports: Ports, agi_port: int | None = None
+    config: Callable[[], Config],
+    name: str,
+    *,
+    ports: Ports,
+    agi_port: int | None = None,
+    start: bool = True,
 ) -> Any:
     """A module fixture: Asterisk running the configuration generated from ``config()``
-    (its dialplan handing trunk callers to Hotline's FastAGI server on ``agi_port``)."""
+    (its dialplan handing trunk callers to Hotline's FastAGI server on ``agi_port``);
+    with ``start`` false, configured only (a test fixture starts it)."""
 
     @pytest.fixture(scope="module")
     def generated(
@@ -40,6 +46,7 @@ def generated_asterisk(
             tmp_path_factory.mktemp(name),
             ports=ports,
             cti_agi=f"127.0.0.1:{agi_port}" if agi_port is not None else None,
+            start=start,
         )
         try:
             yield stack

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,13 @@ import aiohttp
 import pytest
 
 from cti.asterisk.instance import Ports
-from cti.asterisk.netns import PrivateNetns
-from cti.asterisk.provision import Install
-from cti.asterisk.stack import AmiCarrier, GeneratedAsterisk, start_generated
+from cti.asterisk.stack import AmiCarrier, GeneratedAsterisk
 from cti.center.server import Endpoint, HotlineServer
 from cti.config import Config, parse_config
 from cti.link import LinkSettings
 from cti.store import Store
 from pbx_sim.sip import AgentPolicy, Phone, PhoneCall, SoftphoneError, Softphones, TrunkCaller
+from tests.asterisk.hotline_rig import generated_asterisk
 from tests.harness import Client
 
 pytestmark = pytest.mark.asterisk
@@ -94,23 +93,7 @@ def e2e_config() -> Config:
     )
 
 
-@pytest.fixture(scope="module")
-def generated(
-    asterisk_install: Install,
-    asterisk_netns: PrivateNetns,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[GeneratedAsterisk]:
-    stack = start_generated(
-        asterisk_install,
-        e2e_config(),
-        tmp_path_factory.mktemp("generated-asterisk"),
-        ports=PORTS,
-        start=False,
-    )
-    try:
-        yield stack
-    finally:
-        stack.stop()
+generated = generated_asterisk(e2e_config, "generated-asterisk", ports=PORTS, start=False)
 
 
 @pytest.fixture
