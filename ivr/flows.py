@@ -76,6 +76,18 @@ _SOUND_WHAT: Final = (
 )
 _RANGE_RE: Final = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
 _NUMBER_RE: Final = re.compile(r"\+?[0-9]{1,20}")
+# mailbox[@context] as voicemail.conf names them: a mailbox is a line, a context a
+# section, so nothing that could break out of either; [general] and [zonemessages] are
+# voicemail.conf's settings, not contexts.
+_BOX_RE: Final = re.compile(
+    r"[A-Za-z0-9_-]{1,40}(@(?!(?i:general|zonemessages)$)[A-Za-z0-9_-]{1,40})?"
+)
+_BOX_WHAT: Final = (
+    "a mailbox, e.g. \"100@default\" (mailbox[@context] of letters, digits, '_' and '-';"
+    ' the context is not "general" or "zonemessages")'
+)
+#: The voicemail context of a box without ``@context`` (app_voicemail's default).
+DEFAULT_VOICEMAIL_CONTEXT: Final = "default"
 
 _IVR_KEYS: Final = (
     "entry",
@@ -219,6 +231,16 @@ class IvrConfig:
 
     def start_node(self, did: str | None) -> Node:
         return self.nodes[self.routes.get(did or "", self.entry)]
+
+    def voicemail_boxes(self) -> list[tuple[str, str]]:
+        """(context, mailbox) of every voicemail node, once each, in node order: the
+        mailboxes the PBX must have (voicemail.conf)."""
+        boxes: dict[tuple[str, str], None] = {}
+        for node in self.nodes.values():
+            if node.kind == "voicemail" and node.box is not None:
+                mailbox, _, context = node.box.partition("@")
+                boxes[(context or DEFAULT_VOICEMAIL_CONTEXT, mailbox)] = None
+        return list(boxes)
 
     def sound(self, prompt: str | None) -> str | None:
         return None if prompt is None else self.prompts[prompt]
@@ -604,7 +626,7 @@ def _node(read: _Read, name: str, kind: NodeKind, raw: Mapping[str, Any], path: 
             priority = read.integer(raw, path, "priority", 0, 0, 1000)
         return Node(name, kind, queue=queue, priority=priority)
     if kind == "voicemail":
-        box = read.text(raw, path, "box", required=True, what='a mailbox, e.g. "100@default"')
+        box = read.text(raw, path, "box", required=True, pattern=_BOX_RE, what=_BOX_WHAT)
         return Node(name, kind, prompt=prompt("prompt", False), box=box)
     return Node(name, kind, prompt=prompt("prompt", False))
 

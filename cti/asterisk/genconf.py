@@ -7,6 +7,7 @@ one for the carrier trunk), ``extensions.conf`` (the Hotline dialplan that pbx_s
 ``pbx_sim/dialplan/hotline.conf``, with its globals set and a hint per phone),
 ``manager.conf`` (one AMI user with only the classes Hotline needs, 127.0.0.1 only),
 ``queues.conf`` (app_queue queues, only for the comparison benchmark), plus
+``voicemail.conf`` (a mailbox per IVR voicemail node, :mod:`cti.asterisk.voicemail_conf`),
 ``musiconhold.conf``, ``confbridge.conf`` and ``features.conf``. ``modules.conf`` is the
 curated list that :class:`~cti.asterisk.instance.AsteriskInstance` writes itself.
 
@@ -34,6 +35,7 @@ from string import Template
 from typing import Final
 
 from acd import Strategy
+from cti.asterisk.voicemail_conf import voicemail_conf
 from cti.config import Config, Role
 
 TEMPLATES: Final = Path(__file__).resolve().parents[2] / "config" / "asterisk"
@@ -95,6 +97,11 @@ def endpoints(config: Config) -> list[str]:
     return names
 
 
+def voicemail_boxes(config: Config) -> list[tuple[str, str]]:
+    """(context, mailbox) of every IVR voicemail node: voicemail.conf's mailboxes."""
+    return config.ivr.voicemail_boxes() if config.ivr is not None else []
+
+
 def hotline_dialplan() -> str:
     """The one Hotline dialplan (pbx_sim runs it, Asterisk gets it generated)."""
     return resources.files("pbx_sim").joinpath("dialplan/hotline.conf").read_text("utf-8")
@@ -125,6 +132,7 @@ def generate(
             secret=config.ami.secret,
         ),
         "queues.conf": _queues(config),
+        "voicemail.conf": voicemail_conf(config.source, voicemail_boxes(config)),
     }
     for name in VERBATIM:
         files[name] = (TEMPLATES / name).read_text(encoding="utf-8")

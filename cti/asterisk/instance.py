@@ -7,7 +7,8 @@ Every start:
    consoles excluded);
 2. resets ``/etc/asterisk`` to the stock files (``etc/asterisk.dist``) and lays the given
    configuration directory over it; the curated ``modules.conf`` is written unless the
-   directory brings its own that passes :func:`~cti.asterisk.modules_conf.check_modules_conf`;
+   directory brings its own that passes :func:`~cti.asterisk.modules_conf.check_modules_conf`,
+   and a ``voicemail.conf`` without mailboxes unless it brings one;
    when ``ports`` differ from what the files say, ``manager.conf``'s ``port``/``bindaddr``
    and ``pjsip.conf``'s transport ``bind`` lines are set (nothing else is rewritten);
    a bind off loopback is refused;
@@ -45,6 +46,7 @@ from cti.asterisk import netns as ns
 from cti.asterisk.errors import ConfigError, NotRunningError, StartError
 from cti.asterisk.modules_conf import MODULES_CONF, check_modules_conf
 from cti.asterisk.provision import Install, Say, in_root, make_var_dirs, require_root
+from cti.asterisk.voicemail_conf import NO_MAILBOXES
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +253,9 @@ def install_config(install: Install, config_dir: Path | None, ports: Ports, say:
             )
     else:
         modules.write_text(MODULES_CONF, encoding="utf-8")
+    if config_dir is None or not (config_dir / "voicemail.conf").is_file():
+        # app_voicemail is curated in: never with the stock sample's mailboxes and e-mail
+        (etc / "voicemail.conf").write_text(NO_MAILBOXES, encoding="utf-8")
     declared = Ports.from_config(etc)
     if declared.ami != ports.ami or not (etc / "manager.conf").is_file():
         path = etc / "manager.conf"

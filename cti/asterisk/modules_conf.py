@@ -1,9 +1,11 @@
 """The curated ``modules.conf``: ``autoload=no`` and only what Hotline needs.
 
 Started from the AMI lab's list (../shared/ami-transcripts/config/modules.conf, which the
-transcripts were captured with) plus ``res_agi`` for Hotline's FastAGI server. Nothing
-network-facing besides AMI and PJSIP/RTP is loaded: no chan_iax2 (0.0.0.0:4569),
-pbx_dundi, res_xmpp, HTTP/ARI, STUN, HEP, statsd, corosync, ...
+transcripts were captured with) plus ``res_agi`` for Hotline's FastAGI server and
+``app_voicemail`` for the IVR's voicemail nodes (its ``voicemail.conf`` is always
+Hotline's: :mod:`cti.asterisk.voicemail_conf`). Nothing network-facing besides AMI and
+PJSIP/RTP is loaded: no chan_iax2 (0.0.0.0:4569), pbx_dundi, res_xmpp, HTTP/ARI, STUN,
+HEP, statsd, corosync, ...
 
 :func:`check_modules_conf` is applied to a ``modules.conf`` that a configuration
 directory brings along: it must say ``autoload=no`` and load nothing in :data:`DENIED`.
@@ -124,6 +126,7 @@ load => func_db.so
 ; --- Hotline additions (not in the lab list)
 load => res_speech.so                   ; res_agi needs its symbols
 load => res_agi.so                      ; AGI/FastAGI to Hotline's own server (agi://127.0.0.1)
+load => app_voicemail.so                ; the IVR's voicemail nodes (voicemail.conf: no e-mail)
 """
 
 # Modules that open sockets off loopback, call out to the internet or serve HTTP.

@@ -25,9 +25,12 @@ from cti.asterisk.instance import AsteriskInstance, Ports
 from cti.asterisk.provision import Install
 from cti.config import Config
 from cti.link import AMILink, LinkError
+from ivr.flows import DEFAULT_VOICEMAIL_CONTEXT
 
 TRUNK_CONTEXT: Final = "from-trunk"
 CALLER_HOLDS_S: Final = 86_400  # the Local ;1 side waits; the carrier decides when to leave
+#: app_voicemail's spool in the chroot (its asterisk.conf's astspooldir + "voicemail").
+VOICEMAIL_SPOOL: Final = "/var/spool/asterisk/voicemail"
 
 
 @dataclass
@@ -37,6 +40,15 @@ class GeneratedAsterisk:
     ports: Ports
     passwords: dict[str, str]  # SIP endpoint -> password (phones and the trunk)
     config_dir: Path
+    #: the host directory seen as the chroot's voicemail spool (None: no voicemail node)
+    voicemail_dir: Path | None = None
+
+    def mailbox_dir(self, box: str, folder: str = "INBOX") -> Path:
+        """Where the messages of IVR voicemail ``box`` (``mailbox[@context]``) are."""
+        if self.voicemail_dir is None:
+            raise ValueError("this configuration has no IVR voicemail node")
+        mailbox, _, context = box.partition("@")
+        return self.voicemail_dir / (context or DEFAULT_VOICEMAIL_CONTEXT) / mailbox / folder
 
     def stop(self) -> None:
         self.instance.stop()
@@ -55,17 +67,25 @@ def start_generated(
 ) -> GeneratedAsterisk:
     """Generate into ``work_dir/config`` (SIP passwords kept in ``work_dir``, 0600) and
     start Asterisk with it (unless ``start`` is false). ``shares``: host directories
-    seen inside the chroot (:class:`~cti.asterisk.instance.AsteriskInstance`)."""
+    seen inside the chroot (:class:`~cti.asterisk.instance.AsteriskInstance`). With IVR
+    voicemail nodes, ``work_dir/voicemail`` is the chroot's voicemail spool: the messages
+    are this stack's, as its configuration and state are."""
     config_dir = work_dir / "config"
     passwords = genconf.sip_passwords(genconf.endpoints(config), work_dir / "sip-secrets.json")
     options = genconf.Options(sip_port=ports.sip, ami_port=ports.ami, cti_agi=cti_agi)
     genconf.write_config(genconf.generate(config, passwords, options), config_dir)
+    shared = dict(shares or {})
+    voicemail_dir = None
+    if genconf.voicemail_boxes(config) and install.kind == "chroot":
+        # (a host Asterisk's spool is already in its state_dir)
+        voicemail_dir = shared.setdefault(VOICEMAIL_SPOOL, work_dir / "voicemail")
+        voicemail_dir.mkdir(parents=True, exist_ok=True)
     instance = AsteriskInstance(
-        install, config_dir, ports, netns=netns, state_dir=work_dir / "state", shares=shares
+        install, config_dir, ports, netns=netns, state_dir=work_dir / "state", shares=shared
     )
     if start:
         instance.start()
-    return GeneratedAsterisk(config, instance, ports, passwords, config_dir)
+    return GeneratedAsterisk(config, instance, ports, passwords, config_dir, voicemail_dir)
 
 
 @dataclass
@@ -92,18 +112,27 @@ class AmiCarrier:
         return cls(link)
 
     async def call(
-        self, did: str, number: str, name: str = "", *, context: str = TRUNK_CONTEXT
+        self,
+        did: str,
+        number: str,
+        name: str = "",
+        *,
+        context: str = TRUNK_CONTEXT,
+        speaks: bool = False,
     ) -> CarrierCall:
         """Place a call on DID ``did`` from ``number``; returns once the trunk context
         took it (``admitted``) or refused it (the E1 is full: congestion). ``context``:
-        another entry point (the app_queue comparison's ``appqueue``)."""
+        another entry point (the app_queue comparison's ``appqueue``). ``speaks``: the
+        caller's side sends audio (a 1 kHz tone, Milliwatt) instead of nothing: what
+        recording a voicemail needs (app_voicemail gives up on a channel that sends no
+        frames for 4 s)."""
         call = CarrierCall(did, number)
         self.calls.append(call)
         callerid = f'"{name}" <{number}>' if name else f"<{number}>"
         headers = {
             "Channel": f"Local/{did}@{context}",
-            "Application": "Wait",
-            "Data": str(CALLER_HOLDS_S),
+            "Application": "Milliwatt" if speaks else "Wait",
+            "Data": "" if speaks else str(CALLER_HOLDS_S),
             "CallerID": callerid,
         }
         try:

@@ -33,6 +33,7 @@ from cti.asterisk.instance import (
 )
 from cti.asterisk.modules_conf import MODULES_CONF, check_modules_conf, loaded_modules
 from cti.asterisk.provision import Install, in_root, parse_version
+from cti.asterisk.voicemail_conf import NO_MAILBOXES
 
 from .conftest import LAB_CONFIG
 
@@ -47,6 +48,7 @@ def fake_chroot(tmp_path: Path) -> Install:
     (dist / "modules.conf").write_text("[modules]\nautoload=yes\n")
     (dist / "asterisk.conf").write_text("[options]\nverbose=3\n")
     (dist / "iax.conf").write_text("[general]\nbindport=4569\n")
+    (dist / "voicemail.conf").write_text("[default]\n1234 => 4242,Example,root@localhost\n")
     (root / "usr/sbin").mkdir(parents=True)
     (root / "usr/sbin/asterisk").write_text("")
     (root / "run").mkdir()
@@ -70,7 +72,13 @@ def test_curated_modules_conf_is_safe_and_complete() -> None:
     modules = loaded_modules(MODULES_CONF)
     assert check_modules_conf(MODULES_CONF) == []
     assert len(modules) == len(set(modules)) > 80
-    for needed in ("chan_pjsip.so", "app_queue.so", "res_agi.so", "res_speech.so"):
+    for needed in (
+        "chan_pjsip.so",
+        "app_queue.so",
+        "res_agi.so",
+        "res_speech.so",
+        "app_voicemail.so",
+    ):
         assert needed in modules
     # res_pjsip_exten_state loads only with res_pjsip_outbound_publish (lab finding)
     assert "res_pjsip_outbound_publish.so" in modules
@@ -103,9 +111,23 @@ def test_install_config_resets_stock_and_lays_lab_config_over_it(tmp_path: Path)
     assert not (etc / "leftover-from-last-run.conf").exists()
     assert (etc / "iax.conf").exists()  # stock files stay (unused: chan_iax2 not loaded)
     assert (etc / "modules.conf").read_text() == MODULES_CONF
+    # the lab brings no voicemail.conf: never the stock sample's mailbox 1234 and e-mail
+    assert (etc / "voicemail.conf").read_text() == NO_MAILBOXES
     assert (etc / "queues.conf").read_text() == (LAB_CONFIG / "queues.conf").read_text()
     assert (etc / "manager.conf").read_text() == (LAB_CONFIG / "manager.conf").read_text()
     assert Ports.from_config(etc) == Ports(15038, 15060)
+
+
+def test_install_config_keeps_a_generated_voicemail_conf(tmp_path: Path) -> None:
+    install = fake_chroot(tmp_path)
+    config = tmp_path / "conf"
+    config.mkdir()
+    (config / "voicemail.conf").write_text("[general]\nformat=wav\n[after-hours]\n100 => 1,x,,\n")
+    install_config(install, config, Ports(15038, 15060), say=lambda _: None)
+    text = (install.etc_dir / "voicemail.conf").read_text()
+    assert text == (config / "voicemail.conf").read_text()
+    install_config(install, None, Ports(15038, 15060), say=lambda _: None)
+    assert (install.etc_dir / "voicemail.conf").read_text() == NO_MAILBOXES
 
 
 def test_install_config_applies_other_ports(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from cti.asterisk import genconf
 from cti.asterisk.cli import main as asterisk_main
 from cti.config import TrunkConfig, demo_config, load_config
+from pbx_sim import ivr as pbx_sim_ivr
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,6 +90,46 @@ def test_agi_hand_off_when_the_configuration_has_an_ivr() -> None:
     assert f"CTI_AGI=127.0.0.1:{config.agi.port}\n" in text
     off = genconf.generate(config, passwords, genconf.Options(cti_agi=""))["extensions.conf"]
     assert "CTI_AGI=\n" in off
+
+
+def test_voicemail_conf_has_the_flows_mailboxes_and_no_mail() -> None:
+    config = demo_config(ami_secret="x", ivr=True)
+    assert config.ivr is not None
+    passwords = {name: "pw" for name in genconf.endpoints(config)}
+    # the demo's flows have no voicemail node: no mailbox at all
+    assert not re.search(r"^\w+ =>", genconf.generate(config, passwords)["voicemail.conf"], re.M)
+    nodes = dict(config.ivr.nodes)
+    for name, box in (("vm-a", "100@after-hours"), ("vm-b", "7"), ("vm-c", "101@after-hours")):
+        nodes[name] = replace(nodes["callback-later"], name=name, kind="voicemail", box=box)
+    config = replace(config, ivr=replace(config.ivr, nodes=nodes))
+    text = genconf.generate(config, passwords)["voicemail.conf"]
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        if m := re.fullmatch(r"\[([^\]]+)\]", line):
+            current = m[1]
+            sections[current] = []
+        elif current and line and not line.startswith(";"):
+            sections[current].append(line)
+    assert set(sections) == {"general", "after-hours", "default"}
+    general = dict(line.split("=", 1) for line in sections["general"])
+    assert general["format"] == "wav" and general["attach"] == "no"
+    # the longest message is pbx_sim's (the two PBXs agree, docs/pbx_sim.md)
+    assert general["maxsecs"] == str(int(pbx_sim_ivr.MAX_MESSAGE_S)) == "180"
+    assert general["maxsilence"] == "0"
+    assert general["mailcmd"] == "/bin/false" and "serveremail" not in general
+    boxes = {
+        ctx: [re.fullmatch(r"(\w+) => (\d{12}),([^,]*),,", line) for line in lines]
+        for ctx, lines in sections.items()
+        if ctx != "general"
+    }
+    assert all(m is not None for ms in boxes.values() for m in ms), boxes
+    assert [m[1] for m in boxes["after-hours"] if m] == ["100", "101"]
+    assert [m[1] for m in boxes["default"] if m] == ["7"]
+    # a random password per mailbox, known to nobody (VoiceMailMain is never offered)
+    secret = [m[2] for ms in boxes.values() for m in ms if m]
+    assert len(set(secret)) == 3
+    assert "@" not in text.split("[after-hours]", 1)[1].replace("@after-hours", "")
 
 
 def test_manager_conf_grants_only_what_hotline_needs(tmp_path: Path) -> None:

@@ -169,3 +169,35 @@ def test_example_file_has_the_demo_flows() -> None:
     example = load_config(REPO / "config" / "hotline.toml", env=ENV)
     assert example.ivr is not None
     assert example.ivr == demo_config(ivr=True).ivr
+
+
+def _with_voicemail(box: object, second: object = None) -> dict[str, Any]:
+    data = _demo()
+    data["ivr"]["nodes"]["closed"]["next"] = "leave-message"
+    data["ivr"]["nodes"]["leave-message"] = {"type": "voicemail", "box": box}
+    if second is not None:
+        data["ivr"]["nodes"]["main"]["options"]["9"] = "other-box"
+        data["ivr"]["nodes"]["other-box"] = {"type": "voicemail", "box": second}
+    return data
+
+
+def test_voicemail_boxes_are_what_the_pbx_must_have() -> None:
+    config = parse_config(_with_voicemail("100@default", "7"), "hotline.toml", env=ENV)
+    assert config.ivr is not None
+    # a box without @context is in app_voicemail's "default" context
+    assert config.ivr.voicemail_boxes() == [("default", "100"), ("default", "7")]
+    same = parse_config(_with_voicemail("200@after-hours", "200@after-hours"), "h", env=ENV)
+    assert same.ivr is not None and same.ivr.voicemail_boxes() == [("after-hours", "200")]
+    no_vm = parse_config(_demo(), "hotline.toml", env=ENV)
+    assert no_vm.ivr is not None and no_vm.ivr.voicemail_boxes() == []
+
+
+@pytest.mark.parametrize(
+    "box",
+    ["", "100@", "@default", "100@general", "100@ZoneMessages", "1 00", "100,s", "100\n[x]",
+     "100@a@b", "100&101", 100],
+)  # fmt: skip
+def test_a_box_voicemail_conf_cannot_hold_is_refused(box: object) -> None:
+    (error,) = _errors(_with_voicemail(box))
+    assert error.startswith("hotline.toml: ivr.nodes.leave-message.box: expected a mailbox")
+    assert error.endswith(f"found {box!r}")
