@@ -173,14 +173,29 @@ def _waitexten(world: World, chan: Channel, secs: float) -> Wait:
 
 
 def app_voicemail(world: World, chan: Channel, data: str) -> Wait:
-    """``VoiceMail(box[@context],options)``: the greeting (unless ``s``), then the caller
-    speaks until hanging up, ``#`` or MAX_MESSAGE_S. No file is written; VMSTATUS is
-    SUCCESS once a message was left, as Asterisk sets it."""
+    """``VoiceMail(box[@context],options)`` as app_voicemail's leave_voicemail runs it:
+    the instructions (``vm-intro``, unless ``s``; ``#`` skips them), the beep (always),
+    then the caller speaks until hanging up, ``#`` or MAX_MESSAGE_S. A caller gone
+    before the recording starts left nothing: VMSTATUS=FAILED; once it started, the
+    message counts (no minsecs in the generated voicemail.conf): VMSTATUS=SUCCESS, also
+    when the caller hangs up. No file is written."""
     args = split_args(data)
     options = args[1] if len(args) > 1 else ""
     answer(world, chan)
-    greeting = 0.0 if "s" in options else prompt_duration("vm-intro")
-    end = world.now + greeting + MAX_MESSAGE_S
+    intro = 0.0 if "s" in options else prompt_duration("vm-intro")
+    for played, skips in ((intro, "#"), (prompt_duration("beep"), "")):
+        end = world.now + played
+        while played > 0.0:
+            sig = yield end
+            kind = sig[0]
+            if kind == "redirect":
+                return 1
+            if kind == "hangup":
+                world.set_var(chan, "VMSTATUS", "FAILED")
+                return -1
+            if kind == "timeout" or (kind == "dtmf" and sig[2] in skips):
+                break
+    end = world.now + MAX_MESSAGE_S
     while True:
         sig = yield end
         kind = sig[0]

@@ -31,9 +31,9 @@ format=wav
 attach=no
 maxsecs={MAX_MESSAGE_S}
 ; the caller speaks until '#', hanging up or maxsecs, as on pbx_sim: no silence
-; detection, and a message of any length is kept
+; detection, and a message of any length is kept (minsecs unset: 0; setting it to 0
+; makes app_voicemail warn that maxsilence is not below it)
 maxsilence=0
-minsecs=0
 maxmsg=9999
 review=no
 operator=no

@@ -84,6 +84,11 @@ def test_rx_and_curated_modules(asterisk: AsteriskInstance) -> None:
     assert version.startswith("Asterisk 22."), version
     modules = asterisk.rx("module show like res_agi")
     assert "res_agi.so" in modules  # Hotline's addition to the lab list
+    assert "app_voicemail.so" in asterisk.rx("module show like app_voicemail")
+    # the lab brings no voicemail.conf: Hotline's has no mailbox, so not the stock
+    # sample's 1234 (password 4242, e-mail attachments)
+    users = asterisk.rx("voicemail show users")
+    assert "1234" not in users and "Example Mailbox" not in users, users
     assert asterisk.load_errors() == []
     iax = asterisk.rx("module show like chan_iax2")
     assert "0 modules loaded" in iax

@@ -163,13 +163,17 @@ def _check_message(generated: GeneratedAsterisk, number: str) -> None:
     wav, meta = _message_of(generated, number)
     # 8 kHz 16-bit WAV: the caller's seconds of tone, less the beep
     assert wav.stat().st_size > 44 + 16_000 * (SPEAKS_S - 1.0), wav.stat().st_size
-    assert meta["context"] == "from-trunk" and int(meta["duration"]) >= 1, meta
+    assert meta["origmailbox"] == "100" and int(meta["duration"]) >= 1, meta
+    assert meta["context"] == "from-trunk", meta  # the dialplan context VoiceMail ran in
 
 
 async def test_closed_hours_caller_leaves_a_message_and_presses_hash(
     rig: Hotline, generated: GeneratedAsterisk
 ) -> None:
     assert rig.server.ivr is not None
+    # the generated voicemail.conf: the flow's mailbox, in the context its box names
+    users = generated.instance.rx("voicemail show users for after-hours")
+    assert re.search(r"^after-hours\s+100\s", users, re.M), users
     number = "0215550190"
     record, watch = await _leave_message(rig, generated, number, end="#")
     _check_record(record, number)

@@ -197,3 +197,45 @@ async def test_unreachable_fastagi_server(cleanup: list[Callable[[], Awaitable[N
     await sim.seen(lambda e: e.event == "MusicOnHoldStart" and e["Channel"] == chan)
     status = [e for e in sim.events if e.event == "VarSet" and e["Variable"] == "AGISTATUS"]
     assert status[-1]["Value"] == "FAILURE"
+
+
+@pytest.mark.parametrize(
+    ("after_s", "end", "reply", "status"),
+    [
+        (0.1, "hangup", "200 result=-1", "FAILED"),  # gone during the beep: no message
+        (1.0, "hangup", "200 result=-1", "SUCCESS"),  # hung up while speaking: kept
+        (1.0, "#", "200 result=0", "SUCCESS"),  # '#' ends the message, the script goes on
+    ],
+)
+async def test_voicemail_as_app_voicemail_ends_it(
+    cleanup: list[Callable[[], Awaitable[None]]],
+    after_s: float,
+    end: str,
+    reply: str,
+    status: str,
+) -> None:
+    got: list[str] = []
+
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, env: dict[str, str]
+    ) -> None:
+        got.append(await command(reader, writer, 'EXEC VoiceMail "100@after-hours,s"'))
+
+    agi = await AGIServer(script).start()
+    cleanup.append(agi.close)
+    sim, connector = await start_sim(f"127.0.0.1:{agi.port}")
+    cleanup.append(sim.server.close)
+    cleanup.append(connector.close)
+    chan = sim.call()
+    await sim.seen(lambda e: e.event == "AGIExecStart")
+    await asyncio.sleep(after_s)  # "s": no instructions; the beep (0.44 s), then the message
+    now = sim.server.runner.now()
+    if end == "#":
+        sim.world.send_dtmf(now, chan, "#")
+    else:
+        sim.world.hangup(now, chan)
+    sim.server.runner.poke()
+    await asyncio.wait_for(agi.done.wait(), 10)
+    assert got == [reply]
+    vm = [e["Value"] for e in sim.events if e.event == "VarSet" and e["Variable"] == "VMSTATUS"]
+    assert vm == [status]
