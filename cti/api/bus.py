@@ -36,7 +36,7 @@ SOON: Final = 1  # by the end of this pass of the event loop
 NOW: Final = 2  # before the sink returns: the agent's own screen pop
 
 Sink = Callable[[bytes, int], None]  # (UTF-8 JSON of one frame, urgency)
-Backlog = Callable[[bool], None]  # (an urgent event is waiting)
+Backlog = Callable[[], None]  # called when events start waiting for deliver()
 
 
 class Subscription:
@@ -77,7 +77,6 @@ class EventBus:
         self._eid = 0
         # Published, not yet delivered to topic subscribers: (frame, own subscriptions).
         self._backlog: list[tuple[EventFrame, frozenset[Subscription]]] = []
-        self._backlog_urgent = False
         self.on_backlog: Backlog | None = None
 
     @property
@@ -159,11 +158,8 @@ class EventBus:
         self._backlog.append((frame, frozenset(own)))
         if self.on_backlog is None:
             self.deliver()
-        elif urgent and not self._backlog_urgent:
-            self._backlog_urgent = True
-            self.on_backlog(True)
         elif len(self._backlog) == 1:
-            self.on_backlog(urgent)
+            self.on_backlog()
         return frame
 
     def _catch_up(self, subs: set[Subscription]) -> None:
@@ -194,7 +190,7 @@ class EventBus:
         backlog = self._backlog
         if not backlog:
             return 0
-        self._backlog, self._backlog_urgent = [], False
+        self._backlog = []
         handed = 0
         for frame, own in backlog:
             others: set[Subscription] = set()

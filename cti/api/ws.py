@@ -137,13 +137,10 @@ class Outbox:
         """Deliver ``bus``'s events to its topic subscribers from here, off the path of
         the PBX event that produced them."""
         self._bus = bus
-        bus.on_backlog = self._on_backlog
-
-    def _on_backlog(self, urgent: bool) -> None:
-        # Delivered at the end of the pass either way (a list append per subscriber);
-        # only the connections given urgent frames are written then, the others wait
-        # for their own next urgent write or the timer.
-        self._schedule_soon()
+        # Delivered at the end of the pass, urgent or not (a list append per subscriber):
+        # only the connections given urgent frames are written then, the others wait for
+        # their own next urgent write or the timer.
+        bus.on_backlog = self._schedule_soon
 
     def flush_soon(self, conn: Connection) -> None:
         self._now.append(conn)

@@ -192,8 +192,8 @@ def test_resume_gap_and_future() -> None:
 
 def test_second_pass_topic_subscribers_wait_for_deliver_the_agent_does_not() -> None:
     bus = EventBus()
-    waiting: list[bool] = []
-    bus.on_backlog = waiting.append
+    told: list[int] = []
+    bus.on_backlog = lambda: told.append(len(sup))
     urgencies: list[tuple[str, int]] = []
     agent_sub = bus.subscribe(lambda payload, u: urgencies.append(("agent", u)), "80001")
     sup_sub, sup = collect(bus, "90001", {"calls"})
@@ -201,11 +201,11 @@ def test_second_pass_topic_subscribers_wait_for_deliver_the_agent_does_not() -> 
     bus.publish("call.ringing", {"i": 2}, "t", ["calls"], ["80001"])
     bus.publish("call.answered", {"i": 3}, "t", ["calls"], ["80001"])
     # the agent's frames went out at once, the screen pop as NOW; nothing to topic
-    # subscribers yet; the shell was told once of the backlog and once that it is urgent
+    # subscribers yet; the shell was told once, when the first event began to wait
     assert urgencies == [("agent", NOW), ("agent", LATER)]
     assert agent_sub.seq == 2
     assert sup == []
-    assert waiting == [False, True]
+    assert told == [0]
     # a subscription made now: the backlog goes out first, under the topics as they were
     late_sub, late = collect(bus, "90002", {"calls"})
     assert [(e["event"], e["seq"], e["eid"]) for e in sup] == [
@@ -222,7 +222,7 @@ def test_second_pass_topic_subscribers_wait_for_deliver_the_agent_does_not() -> 
 
 def test_second_pass_skips_what_unsubscribed_meanwhile_and_keeps_eid_order() -> None:
     bus = EventBus()
-    bus.on_backlog = lambda urgent: None
+    bus.on_backlog = lambda: None
     gone_sub, gone = collect(bus, "90001", {"calls"})
     _, stays = collect(bus, "90002", {"calls", "agents"})
     for i in range(5):
@@ -238,7 +238,7 @@ def test_an_own_event_waits_for_the_backlog_the_same_connection_is_owed() -> Non
     # A supervisor spying on a call: the call's events reach them as a topic subscriber
     # (second pass), the monitor's as its agent (at once). eid order must hold anyway.
     bus = EventBus()
-    bus.on_backlog = lambda urgent: None
+    bus.on_backlog = lambda: None
     _, sup = collect(bus, "90001", {"self", "calls"})
     _, other = collect(bus, "90002", {"calls"})
     bus.publish("call.ended", {"call_id": "c"}, "t", ["calls"])
