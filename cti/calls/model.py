@@ -1149,6 +1149,17 @@ class CallModel:
             ch = nxt
         return ch
 
+    def _bridge_partner(self, bridge_id: str | None, but: set[str | None]) -> Channel | None:
+        """A member of ``bridge_id`` other than the channels ``but`` (a spy never)."""
+        bridge = self._bridges.get(bridge_id) if bridge_id else None
+        if bridge is None:
+            return None
+        for uid in bridge.members:
+            ch = self._channels.get(uid)
+            if uid not in but and ch is not None and ch.role != "spy":
+                return ch
+        return None
+
     def _on_attended_transfer(self, msg: Message, now: float, out: _Out) -> None:
         self.handled["AttendedTransfer"] += 1
         if (msg.get("Result") or "") != "Success":
@@ -1156,6 +1167,15 @@ class CallModel:
         transferer = self._lookup(msg, "OrigTransferer")
         transferee = self._lookup(msg, "Transferee")
         target = self._lookup(msg, "TransferTarget")
+        if target is None:
+            # Asterisk 22 leaves the TransferTarget headers out when the target's channel
+            # has already left the consultation bridge (seen in about one completion in
+            # four over SIP, 8001 hanging up 0.5 s after 8002 answered): by then it has
+            # entered the transferee's bridge (DestBridgeUniqueid), beside the transferee.
+            transferers = {msg.get("OrigTransfererUniqueid"), msg.get("SecondTransfererUniqueid")}
+            target = self._bridge_partner(
+                msg.get("DestBridgeUniqueid"), {msg.get("TransfereeUniqueid"), *transferers}
+            ) or self._bridge_partner(msg.get("SecondBridgeUniqueid"), transferers)
         call = self._call_of(transferee) or self._call_of(target) or self._call_of(transferer)
         if call is None:
             self.anomalies["AttendedTransfer:unknown_channel"] += 1

@@ -253,6 +253,30 @@ def test_03_transfer_keeps_call_id(key: str, kind: str, caller: str) -> None:
     assert end.info.parties == ("PJSIP/e1trunk", "PJSIP/8001", "PJSIP/8002")
 
 
+def test_03c_attended_transfer_without_the_target_headers_finds_the_target() -> None:
+    # Asterisk 22 over SIP sometimes leaves every TransferTarget* header out of
+    # AttendedTransfer (the target had already left the consultation bridge): the
+    # target is found from the bridges instead.
+    model = CallModel(trunk_devices=TRUNKS)
+    changes: list[CallChange] = []
+    stripped = 0
+    for stream in streams("03c"):
+        for t, msg in events(stream, whole(stream)):
+            fed = msg
+            if msg.event == "AttendedTransfer":
+                fed = Message([(k, v) for k, v in msg.pairs if not k.startswith("TransferTarget")])
+                stripped += 1
+            changes.extend(model.handle(fed, t))
+    assert stripped == 1
+    [announced] = of(CallTransferred, changes)
+    assert announced.transfer.kind == "attended"
+    assert (announced.transfer.from_device, announced.transfer.to_device) == (
+        "PJSIP/8001",
+        "PJSIP/8002",
+    )
+    assert model.anomalies["AttendedTransfer:unknown_channel"] == 0
+
+
 def test_03c_consultation_is_held_and_local_plumbing_is_not_a_party() -> None:
     _, changes = replay("03c")
     held = of(CallHeld, changes)
