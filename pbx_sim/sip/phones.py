@@ -421,8 +421,11 @@ class Phone:
         if call.ended:
             self.stats.hung_up_by_caller += 1
             return
-        await self.hangup(call)
+        # Counted before the BYE goes out: the caller's side may see the call end before
+        # the worker confirms this hang-up, and a reader of the stats then must not
+        # find the call answered but ended by nobody.
         self.stats.hung_up_by_agent += 1
+        await self.hangup(call)
 
 
 async def _sleep_unless_ended(call: PhoneCall, seconds: float) -> None:
