@@ -52,7 +52,7 @@ from cti.center.supervise import handle as supervise
 from cti.center.takeover import from_rows
 from cti.config import Config
 from cti.link import ActionFailed, AMILink, LinkError, LinkSettings
-from cti.store import Store, StoreError
+from cti.store import CallRecord, Customer, Store, StoreError
 from cti.store import live as live_store
 from cti.store.jsonable import call_json, customer_json, iso
 from ivr.hotline import ivr_server
@@ -341,9 +341,7 @@ class HotlineServer:
             log.warning("screen_pop.lookup_deferred", call=effect.call_id, error=str(error))
             self._spawn(self._lookup(effect), "screen-pop")
             return []
-        return self.center.caller_found(
-            effect.call_id, customer_json(customer), [call_json(c) for c in history]
-        )
+        return self._found(effect, customer, history)
 
     async def _lookup(self, effect: LookupCaller) -> None:
         # Both queries at once: one after the other they cost two trips through a busy
@@ -352,10 +350,13 @@ class HotlineServer:
             self.store.find_customer_by_phone(effect.number),
             self.store.recent_calls(effect.number, HISTORY_CALLS, exclude_call_id=effect.call_id),
         )
-        self._run(
-            self.center.caller_found(
-                effect.call_id, customer_json(customer), [call_json(c) for c in history]
-            )
+        self._run(self._found(effect, customer, history))
+
+    def _found(
+        self, effect: LookupCaller, customer: Customer | None, history: list[CallRecord]
+    ) -> list[Effect]:
+        return self.center.caller_found(
+            effect.call_id, customer_json(customer), [call_json(c) for c in history]
         )
 
     async def _writer(self) -> None:

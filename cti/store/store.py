@@ -395,6 +395,17 @@ async def _connect(path: Path, synchronous: Synchronous, busy_timeout_s: float) 
 _POP_BUSY_TIMEOUT_MS: Final = 0
 
 
+def _caller_digits(number: str | None) -> str | None:
+    """A caller's number as the screen-pop indexes hold it; None for no number or one
+    that is not a phone number (``anonymous``): such a caller has no record, no history."""
+    if not number:
+        return None
+    try:
+        return normalize_phone(number)
+    except ValueError:
+        return None
+
+
 def _connect_pop(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
@@ -824,11 +835,8 @@ class Store:
     async def find_customer_by_phone(self, number: str | None) -> Customer | None:
         """Screen pop: the customer with this number (any spelling), or None. When several
         customers share the number, the one updated last. One indexed look-up."""
-        if not number:
-            return None
-        try:
-            digits = normalize_phone(number)
-        except ValueError:
+        digits = _caller_digits(number)
+        if digits is None:
             return None
         rows = await self._read(_CUSTOMER_BY_DIGITS, (digits,))
         return _customer(rows[0]) if rows else None
@@ -842,11 +850,8 @@ class Store:
         once (the caller then uses the async look-ups)."""
         if self._closed:
             raise StoreError("the store is closed")
-        if not number:
-            return None, []
-        try:
-            digits = normalize_phone(number)
-        except ValueError:
+        digits = _caller_digits(number)
+        if digits is None:
             return None, []
         limit, _ = _page(limit, 0)
         try:
@@ -1203,11 +1208,8 @@ class Store:
     ) -> list[CallRecord]:
         """The caller's last calls, newest first, for screen pop (without legs). A number
         that is not a phone number (``anonymous``) has no history."""
-        if not caller_number:
-            return []
-        try:
-            digits = normalize_phone(caller_number)
-        except ValueError:
+        digits = _caller_digits(caller_number)
+        if digits is None:
             return []
         limit, _ = _page(limit, 0)
         rows = await self._read(_RECENT_CALLS, (digits, exclude_call_id, limit))
